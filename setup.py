@@ -1,0 +1,107 @@
+"""Build surgvlp_fast and its compiled core, surgvlp_fast._C.
+
+Every C++ source under csrc/ is compiled into one extension module. Concerns register their
+Python bindings themselves (csrc/registry.h), so a part that is not built leaves no hole.
+
+Build knobs (environment variables):
+  SURGVLP_FAST_BUILD_NATIVE=0  build nothing: the pure-PyTorch package (every backend falls back)
+  SURGVLP_FAST_BUILD_CUDA=1    also compile the CUDA sources (needs nvcc and a CUDA build of torch;
+                               set CUDA_HOME and TORCH_CUDA_ARCH_LIST, e.g. "9.0")
+  SURGVLP_FAST_WITH_FFMPEG=0   leave out the native video sampler even if FFmpeg is found
+  SURGVLP_FAST_DEBUG=1         -O0 -g instead of -O3
+  MAX_JOBS                     parallel compile jobs (default: from CPU count and memory)
+"""
+import glob
+import os
+import shutil
+import subprocess
+
+from setuptools import find_packages, setup
+
+NATIVE = os.environ.get("SURGVLP_FAST_BUILD_NATIVE", "1") != "0"
+FFMPEG_LIBS = ["libavformat", "libavcodec", "libavutil", "libswscale"]
+
+
+def _pkg_config(args):
+    try:
+        out = subprocess.run(["pkg-config", *args, *FFMPEG_LIBS], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.split()
+
+
+def _default_max_jobs():
+    try:
+        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gib = 8
+    return str(max(1, min(os.cpu_count() or 1, int(mem_gib // 3))))
+
+
+def native_extensions():
+    if not NATIVE:
+        return [], {}
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+    os.environ.setdefault("MAX_JOBS", _default_max_jobs())
+    debug = os.environ.get("SURGVLP_FAST_DEBUG") == "1"
+    opt = ["-O0", "-g"] if debug else ["-O3"]
+    sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
+    define_macros, include_dirs, libraries, library_dirs = [], ["csrc"], [], []
+
+    cflags = _pkg_config(["--cflags"]) if os.environ.get("SURGVLP_FAST_WITH_FFMPEG", "1") != "0" else None
+    libs = _pkg_config(["--libs"]) if cflags is not None else None
+    if libs is None:
+        sources = [s for s in sources if not s.startswith("csrc/sampler/")]
+    else:
+        define_macros.append(("SURGVLP_WITH_FFMPEG", "1"))
+        include_dirs += [f[2:] for f in cflags if f.startswith("-I")]
+        libraries += [f[2:] for f in libs if f.startswith("-l")]
+        library_dirs += [f[2:] for f in libs if f.startswith("-L")]
+
+    cxx = [*opt, "-fopenmp"]  # torch adds -std=c++20
+    link = ["-fopenmp"]
+    want_cuda = os.environ.get("SURGVLP_FAST_BUILD_CUDA") == "1"
+    if want_cuda:
+        import torch
+
+        if torch.version.cuda is None or shutil.which("nvcc") is None:
+            raise RuntimeError("SURGVLP_FAST_BUILD_CUDA=1 needs nvcc on PATH and a CUDA build of torch")
+        import importlib.util
+
+        spec = importlib.util.find_spec("nvidia")  # cuBLAS/cuSPARSE headers from torch's CUDA wheels
+        for base in (spec.submodule_search_locations if spec else []):
+            for sub in ("cu13", "cu12"):
+                inc = os.path.join(base, sub, "include")
+                if os.path.isdir(inc):
+                    include_dirs.append(inc)
+        define_macros.append(("SURGVLP_WITH_CUDA", "1"))
+        sources += sorted(glob.glob("csrc/**/*.cu", recursive=True))
+        ext = CUDAExtension(
+            "surgvlp_fast._C", sources, include_dirs=include_dirs, define_macros=define_macros,
+            libraries=libraries, library_dirs=library_dirs,
+            extra_compile_args={"cxx": cxx, "nvcc": [*opt, "-diag-suppress", "3189", "--use_fast_math"]},
+            extra_link_args=link)
+    else:
+        sources = [s for s in sources if not s.endswith("_cuda.cpp")]
+        ext = CppExtension(
+            "surgvlp_fast._C", sources, include_dirs=include_dirs, define_macros=define_macros,
+            libraries=libraries, library_dirs=library_dirs,
+            extra_compile_args=cxx, extra_link_args=link)
+    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
+
+
+ext_modules, cmdclass = native_extensions()
+setup(
+    name="surgvlp-fast",
+    version="0.1.0",
+    description="Fast, correct surgical video-language pretraining (SurgVLP, HecVL, PeskaVLP)",
+    packages=find_packages(include=["surgvlp_fast", "surgvlp_fast.*"]),
+    package_data={"surgvlp_fast": ["resources/**/*"]},
+    include_package_data=True,
+    python_requires=">=3.10",
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+    entry_points={"console_scripts": ["surgvlp-fast=surgvlp_fast.cli:main"]},
+)
