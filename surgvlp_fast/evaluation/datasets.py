@@ -62,7 +62,7 @@ class FrameFiles(Dataset):
         path = self.paths[i]
         try:
             with Image.open(path) as image:
-                array = np.asarray(image.convert("RGB"))
+                array = np.array(image.convert("RGB"))
         except OSError as err:
             raise RuntimeError(f"cannot read frame {path}: {err}") from None
         return self.transform(torch.from_numpy(array).permute(2, 0, 1))
