@@ -84,8 +84,10 @@ def _test_videos(protocol: Protocol, options: EvalOptions) -> list[int]:
     return parse_video_list(options.videos) if options.videos else resources.split_videos(protocol.dataset, "test")
 
 
-def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions = EvalOptions(), device="cpu"):
-    """Run one protocol; returns the runner's result object (PhaseResult, TripletResult or a probe dict)."""
+def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions = EvalOptions(), device="cpu",
+             distributed: bool = False):
+    """Run one protocol; returns the runner's result object (PhaseResult, TripletResult or a probe dict).
+    `distributed=True` (zero-shot protocols, every rank calls) shares the videos among the ranks."""
     from surgvlp_fast.data import resources
 
     protocol = get_protocol(name)
@@ -99,7 +101,8 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
 
         videos = phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), transform, offset)
         return zero_shot_phase(model, tokenizer, videos, _prompts(protocol, options), resources.phase_names(protocol.dataset),
-                               name=name, max_length=max_length, smooth_window=options.smooth_window, **common)
+                               name=name, max_length=max_length, smooth_window=options.smooth_window,
+                               distributed=distributed, **common)
     if protocol.kind == "triplet":
         from .cholect50 import zero_shot_triplets
 
@@ -108,7 +111,7 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
         texts["triplet"] = resources.read_triplet_prompts()
         videos = cholect50_videos(data_root, _test_videos(protocol, options), transform)
         return zero_shot_triplets(model, tokenizer, videos, texts, name=name, max_length=max_length,
-                                  absent=options.absent_ap, **common)
+                                  absent=options.absent_ap, distributed=distributed, **common)
     from .linear_probe import FeatureCache, ProbeOptions, linear_probe, video_features
 
     train_numbers = resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val")
@@ -181,14 +184,16 @@ def write_report(results: Mapping[str, object], out_dir: str | os.PathLike, extr
     return {k: str(v) for k, v in written.items()}
 
 
-def run_protocols(model, tokenizer, eval_cfg, device="cpu", *, data_root: str | None = None) -> dict[str, float]:
+def run_protocols(model, tokenizer, eval_cfg, device="cpu", *, data_root: str | None = None,
+                  distributed: bool = False) -> dict[str, float]:
     """The trainer's hook: every protocol of `eval_cfg` (`protocols`, `data_root`, `options`) on
-    `model`, returning flat `protocol/metric` numbers. The model's train/eval mode is restored."""
+    `model`, returning flat `protocol/metric` numbers. The model's train/eval mode is restored.
+    Call it on one process, or on every rank with `distributed=True` to share the videos."""
     root = data_root or getattr(eval_cfg, "data_root", "")
     if not root:
         raise ValueError("evaluation needs a data root (eval.data_root)")
     results = {}
     for name in eval_cfg.protocols:
         options = EvalOptions.from_mapping(dict(getattr(eval_cfg, "options", {}) or {}), name)
-        results[name] = evaluate(name, model, tokenizer, root, options, device)
+        results[name] = evaluate(name, model, tokenizer, root, options, device, distributed)
     return scalars(results)
