@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Protocol:
     name: str
-    kind: str                 # "phase" | "triplet" | "probe"
-    dataset: str              # cholec80 | autolaparo | cholect50 (folder and resources)
+    kind: str                 # "phase" | "triplet" | "probe" | "retrieval"
+    dataset: str              # cholec80 | autolaparo | cholect50 (folder and resources); "" = pretraining data
     max_length: int           # prompt tokens (reference: 77 in the package's test script, 35 in training)
     probe_percent: float = 100.0
     notes: str = field(default="", compare=False)
@@ -26,6 +26,7 @@ PROTOCOLS = {p.name: p for p in (
     Protocol("cholec80-probe-10", "probe", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),
     Protocol("autolaparo-probe", "probe", "autolaparo", 0, 100.0, notes="linear probe, train+val 1-14, test 15-21"),
     Protocol("autolaparo-probe-10", "probe", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
+    Protocol("retrieval", "retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
 )}
 
 

@@ -39,6 +39,10 @@ class EvalOptions:
     probe_epochs: int = 40
     probe_batch_size: int = 128
     seed: int = 0
+    retrieval_split: str = "splits/val.csv"   # retrieval: hold-out lectures of the pretraining data folder
+    retrieval_frames: int = 10                # frames per segment, mean-pooled
+    retrieval_max_segments: int = 1000        # per level (drawn with `seed` when there are more)
+    narration: str = "aws"                    # retrieval clip level: aws | whisper
 
     @classmethod
     def from_mapping(cls, options: Mapping, protocol: str = "") -> "EvalOptions":
@@ -112,6 +116,14 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
         videos = cholect50_videos(data_root, _test_videos(protocol, options), transform)
         return zero_shot_triplets(model, tokenizer, videos, texts, name=name, max_length=max_length,
                                   absent=options.absent_ap, distributed=distributed, **common)
+    if protocol.kind == "retrieval":
+        from .retrieval import retrieval
+        from .retrieval_data import retrieval_segments
+
+        levels = retrieval_segments(data_root, options.retrieval_split, frames=options.retrieval_frames,
+                                    size=options.crop, narration=options.narration,
+                                    max_segments=options.retrieval_max_segments, seed=options.seed)
+        return {"name": name, "metrics": retrieval(model, tokenizer, levels, max_length=max_length, device=device)}
     from .linear_probe import FeatureCache, ProbeOptions, linear_probe, video_features
 
     train_numbers = resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val")
@@ -141,19 +153,30 @@ def scalars(results: Mapping[str, object]) -> dict[str, float]:
     out = {}
     for name, result in results.items():
         metrics = metrics_of(result)
-        if get_protocol(name).kind == "triplet":
+        kind = get_protocol(name).kind
+        if kind == "triplet":
             out.update({f"{name}/mAP_{c}": metrics[c]["mAP"] for c in ("i", "v", "t", "iv", "it", "ivt")})
+        elif kind == "retrieval":
+            out.update({f"{name}/{level}_{direction}_{key}": value for level, directions in metrics.items()
+                        for direction, values in directions.items() for key, value in values.items()
+                        if key != "queries"})
         else:
             out.update({f"{name}/accuracy": metrics["accuracy"], f"{name}/f1": metrics["f1"]})
     return out
 
 
 def summary_table(results: Mapping[str, object], title: str = "Evaluation") -> str:
-    phase_rows, triplet_rows = [], []
+    phase_rows, triplet_rows, retrieval_rows = [], [], []
     for name, result in results.items():
         metrics = metrics_of(result)
-        if get_protocol(name).kind == "triplet":
+        kind = get_protocol(name).kind
+        if kind == "triplet":
             triplet_rows.append([name, *(metrics[c]["mAP"] for c in ("i", "v", "t", "iv", "it", "ivt"))])
+        elif kind == "retrieval":
+            for level, directions in metrics.items():
+                for direction, v in directions.items():
+                    retrieval_rows.append([f"{name} {level} {direction.replace('_to_', '->')}", v["R@1"], v["R@5"],
+                                           v["R@10"], v["median_rank"], v["queries"]])
         else:
             phase_rows.append([name, metrics["accuracy"], metrics["f1"], len(metrics["videos"]), metrics["frames"]])
     parts = []
@@ -161,7 +184,10 @@ def summary_table(results: Mapping[str, object], title: str = "Evaluation") -> s
         parts.append(reports.format_table(["protocol", "accuracy %", "F1 %", "videos", "frames"], phase_rows, title))
     if triplet_rows:
         parts.append(reports.format_table(["protocol", "mAP i", "v", "t", "iv", "it", "ivt"], triplet_rows,
-                                          None if phase_rows else title))
+                                          None if parts else title))
+    if retrieval_rows:
+        parts.append(reports.format_table(["protocol", "R@1", "R@5", "R@10", "median rank", "queries"],
+                                          retrieval_rows, None if parts else title))
     return "\n".join(parts)
 
 
