@@ -13,11 +13,13 @@ global batch. The DTW term is per sample and needs no gathering.
 Options (value of the released code; the paper's value where it differs):
   temperature       0.1         τ of CLIP, NTX and SimCLR
   ntx_alpha         0.75        α of NTX (video→text weight)
-  clip_recipe       "released"  three views, [ℓ(v_o)+ℓ(v_1)+ℓ(v_2)+SimCLR(v_1,v_2)]/4 with
-                                ℓ = [CLIP+NTX+MILNCE]/3 (`SSL_VL_Loss_new`, all three configs);
-                                SurgVLP paper: "paper", one view, ℓ(v_o) (`Combined_Loss`)
+  clip_recipe       "auto"      "released": three views, [ℓ(v_o)+ℓ(v_1)+ℓ(v_2)+SimCLR(v_1,v_2)]/4
+                                with ℓ = [CLIP+NTX+MILNCE]/3 (`SSL_VL_Loss_new`, all three
+                                configs); "paper" (SurgVLP paper, `Combined_Loss`): one view,
+                                ℓ(v_o); "auto": "released" for 3 views, "paper" for 1
   dtw_levels        ()          levels with the DTW term: PeskaVLP code ("video",), paper
-                                ("keystep", "video"); a level with it is [4 terms + w·L_dtw]/5
+                                ("keystep", "video"), also as a string "keystep,video";
+                                a level with it is [4 terms + w·L_dtw]/5
   dtw_weight        0.1         w (`reg_weight`)
   dtw_normalize     "frames"    cost −log softmax over frames (code); paper: "texts" (Eq. 2)
   dtw_margin        0.0         hinge margin β (`dtw_beta`); paper: ϕ = 0.1
@@ -40,7 +42,7 @@ from surgvlp_fast.losses.softdtw import NORMALIZATIONS, procedure_dtw_loss
 from surgvlp_fast.losses.softdtw_reference import SOFTMINS
 
 METHODS = ("surgvlp", "hecvl", "peskavlp")
-CLIP_RECIPES = ("released", "paper")
+CLIP_RECIPES = ("auto", "released", "paper")
 DTW_LEVELS = ("keystep", "video")
 VIEW_NAMES = ("orig", "aug1", "aug2")
 
@@ -69,7 +71,7 @@ class LevelEmbeddings:
 class ObjectiveOptions:
     temperature: float = 0.1
     ntx_alpha: float = 0.75
-    clip_recipe: str = "released"
+    clip_recipe: str = "auto"
     dtw_levels: tuple = field(default_factory=tuple)
     dtw_weight: float = 0.1
     dtw_normalize: str = "frames"
@@ -121,7 +123,8 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
     for name, valid in choices.items():
         if getattr(options, name) not in valid:
             raise ValueError(f"option {name}={getattr(options, name)!r} is not one of {', '.join(valid)}")
-    levels = (options.dtw_levels,) if isinstance(options.dtw_levels, str) else tuple(options.dtw_levels)
+    levels = options.dtw_levels
+    levels = tuple(filter(None, levels.replace(" ", "").split(","))) if isinstance(levels, str) else tuple(levels)
     for level in levels:
         if level not in DTW_LEVELS:
             raise ValueError(f"option dtw_levels: unknown level {level!r}{_closest(str(level), DTW_LEVELS)}")
@@ -174,12 +177,15 @@ class Objective:
 
     def clip(self, emb: ClipEmbeddings):
         """Clip level (reference.md §4.1)."""
-        released = self.options.clip_recipe == "released"
-        expected_views = 3 if released else 1
-        if len(emb.views) != expected_views:
+        recipe, wanted = self.options.clip_recipe, {"released": 3, "paper": 1}
+        if recipe == "auto":
+            recipe = {3: "released", 1: "paper"}.get(len(emb.views), recipe)
+        if wanted.get(recipe) != len(emb.views):
+            views = ("3 views [orig, aug1, aug2] (released) or 1 [orig] (paper)" if recipe == "auto"
+                     else f"{wanted[recipe]} view(s) [{', '.join(VIEW_NAMES[:wanted[recipe]])}]")
             raise ValueError(f"{self.method} clip level (clip_recipe={self.options.clip_recipe!r}) takes "
-                             f"{expected_views} view(s) [{', '.join(VIEW_NAMES[:expected_views])}], "
-                             f"got {len(emb.views)}")
+                             f"{views}, got {len(emb.views)}")
+        released = recipe == "released"
         views = [v.mean(dim=1) if v.dim() == 3 else v for v in emb.views]
         tensors = {**{f"views[{i}]": v for i, v in enumerate(views)}, "anchor_text": emb.anchor_text,
                    "candidate_texts": emb.candidate_texts}

@@ -107,6 +107,12 @@ def test_surgvlp_paper_clip_level_has_one_view_and_no_simclr():
     assert sorted(terms) == ["clip_orig", "milnce_orig", "ntx_orig"]
     with pytest.raises(ValueError, match=r"takes 1 view\(s\) \[orig\], got 3"):
         objective.clip(ClipEmbeddings([video] * 3, anchor, cands))
+    auto_loss, _ = build_objective("surgvlp").clip(ClipEmbeddings([video], anchor, cands))  # recipe by views
+    torch.testing.assert_close(auto_loss, loss)
+    with pytest.raises(ValueError, match=r"clip_recipe='auto'\) takes 3 views \[orig, aug1, aug2\] \(released\) or 1 \[orig\] \(paper\), got 2"):
+        build_objective("hecvl").clip(ClipEmbeddings([video] * 2, anchor, cands))
+    with pytest.raises(ValueError, match=r"clip_recipe='released'\) takes 3 view"):
+        build_objective("hecvl", clip_recipe="released").clip(ClipEmbeddings([video], anchor, cands))
 
 
 @pytest.mark.parametrize("method,level", [("hecvl", "keystep"), ("hecvl", "video"), ("peskavlp", "keystep")])
@@ -181,6 +187,7 @@ def test_options_and_errors():
         options_for("hecvl", "papr")
     with pytest.raises(ValueError, match="dtw_normalize='words' is not one of frames, texts"):
         build_objective("peskavlp", dtw_normalize="words")
+    assert build_objective("peskavlp", dtw_levels="keystep, video").options.dtw_levels == ("keystep", "video")
     with pytest.raises(ValueError, match="unknown level 'phase'"):
         build_objective("peskavlp", dtw_levels=("phase",))
     with pytest.raises(ValueError, match="SurgVLP has only the clip level"):
