@@ -63,31 +63,49 @@ def _time(path: str, line: int, row: dict, column: str) -> float:
     return t
 
 
-def read_timed_csv(path: str, allow_step: bool = False) -> TextTable:
-    """Read and validate a `start,end[,step],text` CSV."""
-    header, rows = _read_rows(path)
+def _report(problems, error: DataFormatError):
+    if problems is None:
+        raise error
+    problems.append(error)
+
+
+def read_timed_csv(path: str, allow_step: bool = False, problems: list | None = None) -> TextTable:
+    """Read and validate a `start,end[,step],text` CSV.
+
+    Without `problems` the first bad row raises DataFormatError; with a list, every problem is
+    appended to it and the bad rows are skipped (the validator's mode)."""
+    try:
+        header, rows = _read_rows(path)
+    except DataFormatError as err:
+        _report(problems, err)
+        return TextTable(path, np.zeros(0), np.zeros(0), ())
     missing = [c for c in ("start", "end", "text") if c not in header]
     if missing:
-        raise DataFormatError(path, f"missing column(s) {missing}; found {header}", 1)
+        _report(problems, DataFormatError(path, f"missing column(s) {missing}; found {header}", 1))
+        return TextTable(path, np.zeros(0), np.zeros(0), ())
     has_step = "step" in header
     if has_step and not allow_step:
-        raise DataFormatError(path, "unexpected column 'step' (only keystep CSVs have it)", 1)
+        _report(problems, DataFormatError(path, "unexpected column 'step' (only keystep CSVs have it)", 1))
+        has_step = False
     starts, ends, texts, steps = [], [], [], []
     for line, row in rows:
-        s, e = _time(path, line, row, "start"), _time(path, line, row, "end")
-        if s > e:
-            raise DataFormatError(path, f"start {s} is after end {e}", line)
-        text = (row.get("text") or "").strip()
-        if not text:
-            raise DataFormatError(path, "empty text", line)
-        if has_step:
-            step = (row.get("step") or "").strip()
-            if not step:
+        try:
+            s, e = _time(path, line, row, "start"), _time(path, line, row, "end")
+            if s > e:
+                raise DataFormatError(path, f"start {s} is after end {e}", line)
+            text = (row.get("text") or "").strip()
+            if not text:
+                raise DataFormatError(path, "empty text", line)
+            step = (row.get("step") or "").strip() if has_step else ""
+            if has_step and not step:
                 raise DataFormatError(path, "empty step", line)
-            steps.append(step)
+        except DataFormatError as err:
+            _report(problems, err)
+            continue
         starts.append(s)
         ends.append(e)
         texts.append(text)
+        steps.append(step)
     return TextTable(path, np.asarray(starts, np.float64), np.asarray(ends, np.float64), tuple(texts),
                      tuple(steps) if has_step else None)
 
@@ -97,19 +115,26 @@ def video_id_of(video_path: str) -> str:
     return os.path.basename(video_path).split(".", 1)[0]
 
 
-def read_split(path: str, video_root: str | None = None) -> list[str]:
-    """Video file names of a split CSV. With `video_root`, every named video must exist there."""
-    header, rows = _read_rows(path)
+def read_split(path: str, video_root: str | None = None, problems: list | None = None) -> list[str]:
+    """Video file names of a split CSV. With `video_root`, every named video must exist there.
+    `problems`: as in read_timed_csv."""
+    try:
+        header, rows = _read_rows(path)
+    except DataFormatError as err:
+        _report(problems, err)
+        return []
     if "video_path" not in header:
-        raise DataFormatError(path, f"missing column 'video_path'; found {header}", 1)
+        _report(problems, DataFormatError(path, f"missing column 'video_path'; found {header}", 1))
+        return []
     names = []
     for line, row in rows:
         name = (row.get("video_path") or "").strip()
         if not name:
-            raise DataFormatError(path, "empty video_path", line)
-        if video_root is not None and not os.path.exists(os.path.join(video_root, name)):
-            raise DataFormatError(path, f"video {name!r} not found in {video_root}", line)
-        names.append(name)
+            _report(problems, DataFormatError(path, "empty video_path", line))
+        elif video_root is not None and not os.path.exists(os.path.join(video_root, name)):
+            _report(problems, DataFormatError(path, f"video {name!r} not found in {video_root}", line))
+        else:
+            names.append(name)
     return names
 
 
