@@ -1,4 +1,5 @@
 """Exceptions of the data layer. Each message names the file (and row) at fault."""
+from ..video.errors import VideoError
 
 
 class DataFormatError(ValueError):
@@ -9,10 +10,17 @@ class DataFormatError(ValueError):
         where = f"{path}, row {row}" if row is not None else path
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):
+        return type(self), (self.path, self.problem, self.row)
 
-class CorruptVideoError(RuntimeError):
-    """A lecture video cannot be opened or decoded. The trainer catches it, counts it and skips the sample."""
 
-    def __init__(self, path: str, cause: BaseException | str):
-        self.path = path
-        super().__init__(f"{path}: cannot decode video ({cause})")
+class CorruptVideoError(VideoError):
+    """A lecture video cannot be opened or decoded. The trainer catches it, counts it and skips the
+    sample. Its constructor also accepts a single message, so the type survives a DataLoader worker
+    (which re-raises worker errors as `type(message)`)."""
+
+    def __init__(self, path: str, reason: str | None = None):
+        if reason is None:
+            super().__init__("<from a DataLoader worker>", path)
+        else:
+            super().__init__(path, f"cannot decode video ({reason})")
