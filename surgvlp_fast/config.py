@@ -106,6 +106,7 @@ class TrainConfig:
     log_every: int = 1
     max_steps: int = 0                 # stop after this many optimizer steps (0 = all); the schedule is unchanged
     progress_bar: bool = True
+    tensorboard: bool = True
 
 
 @dataclass
