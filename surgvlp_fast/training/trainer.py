@@ -160,7 +160,7 @@ class Trainer:
                     if self.cfg.train.nonfinite == "stop":
                         raise NonFiniteLoss(
                             f"non-finite {level} loss at step {self.progress.step} (epoch {self.progress.epoch}): "
-                            f"{ {k: float(v) for k, v in terms.items()} }; set train.nonfinite=skip to skip such steps")
+                            f"{ {k: float(v.detach()) for k, v in terms.items()} }; set train.nonfinite=skip to skip such steps")
                     skip = True
                     continue
                 self.scaler.scale(loss / n_micro).backward()
@@ -250,25 +250,33 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float | None:
-        """Clip-level loss on the validation split, model in eval mode (reference: train mode, §8.11)."""
+        """Clip-level loss on the validation split, model in eval mode (reference: train mode, §8.11).
+
+        Its random draws (sub-clips, augmentations) are the same at every validation and leave the
+        training RNG streams untouched: validating does not change the training numbers.
+        """
         if self.data.val is None:
             return None
+        saved = self.rng_state()
+        seed_everything(self.cfg.seed + 12345 + self.env.rank)
         self.ddp.train(self.cfg.validation.model_mode == "train")
-        sampler = PassBatchSampler(len(self.data.val), self.cfg.data.val.batch_size, 0, self.env.rank,
-                                   self.env.world_size, shuffle=False)
-        loader = torch.utils.data.DataLoader(
-            SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
-            batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
-            num_workers=self.cfg.data.num_workers)
-        generator = torch.Generator().manual_seed(self.cfg.seed)   # the same augmentations every time
-        total, count = torch.zeros((), device=self.device), 0
-        for batch, _ in loader:
-            loss, _ = self.forward_loss("clip", to_device(batch, self.device), generator)
-            total += loss.detach().float()
-            count += 1
-        mean = self._global_mean({"loss": total / max(1, count)})["loss"]
-        self.ddp.train()
-        return mean
+        try:
+            sampler = PassBatchSampler(len(self.data.val), self.cfg.data.val.batch_size, 0, self.env.rank,
+                                       self.env.world_size, shuffle=False)
+            loader = torch.utils.data.DataLoader(
+                SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
+                batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
+                num_workers=self.cfg.data.num_workers, generator=torch.Generator().manual_seed(self.cfg.seed))
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            total, count = torch.zeros((), device=self.device), 0
+            for batch, _ in loader:
+                loss, _ = self.forward_loss("clip", to_device(batch, self.device), generator)
+                total += loss.detach().float()
+                count += 1
+            return self._global_mean({"loss": total / max(1, count)})["loss"]
+        finally:
+            self.ddp.train()
+            self.set_rng_state(saved)
 
     def end_of_epoch(self, epoch: int) -> None:
         every = self.cfg.validation.every_epochs
