@@ -73,13 +73,13 @@ class LevelStream:
 
     def __init__(self, name: str, dataset, batch_size: int, collate, *, seed: int, rank: int = 0,
                  world_size: int = 1, num_workers: int = 0, corrupt_errors: tuple = (), retries: int = 10,
-                 shuffle: bool = True):
+                 shuffle: bool = True, worker_init=None):
         self.name, self.dataset = name, dataset
         self.sampler = PassBatchSampler(len(dataset), batch_size, seed, rank, world_size, shuffle)
         self.seed, self.num_workers = seed, num_workers
         self.loader = DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=self.sampler,
                                  collate_fn=_CollateWithSkips(collate), num_workers=num_workers,
-                                 generator=torch.Generator())
+                                 worker_init_fn=worker_init, generator=torch.Generator())
         self._iterator = None
         self.consumed = 0
         self.skipped: list[str] = []

@@ -45,6 +45,7 @@ class TrainingData:
     val: object = None                       # clip-level validation dataset
     corrupt_errors: tuple = ()               # exceptions meaning "this sample is corrupt: skip it"
     tokenizer: object = None
+    worker_init: Callable | None = None      # DataLoader worker_init_fn
 
 
 @dataclass
@@ -102,7 +103,8 @@ class Trainer:
     def _stream(self, level, dataset, batch_size, index) -> LevelStream:
         return LevelStream(level, dataset, batch_size, self.data.collate[level], seed=self.cfg.seed * 31 + index,
                            rank=self.env.rank, world_size=self.env.world_size, num_workers=self.cfg.data.num_workers,
-                           corrupt_errors=self.data.corrupt_errors, retries=self.cfg.data.corrupt_retries)
+                           corrupt_errors=self.data.corrupt_errors, retries=self.cfg.data.corrupt_retries,
+                           worker_init=self.data.worker_init)
 
     def plan(self, epoch: int) -> list[tuple[str, int]]:
         s = self.cfg.schedule
@@ -266,7 +268,8 @@ class Trainer:
             loader = torch.utils.data.DataLoader(
                 SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
                 batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
-                num_workers=self.cfg.data.num_workers, generator=torch.Generator().manual_seed(self.cfg.seed))
+                num_workers=self.cfg.data.num_workers, worker_init_fn=self.data.worker_init,
+                generator=torch.Generator().manual_seed(self.cfg.seed))
             generator = torch.Generator().manual_seed(self.cfg.seed)
             total, count = torch.zeros((), device=self.device), 0
             for batch, _ in loader:
