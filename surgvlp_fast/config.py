@@ -67,6 +67,8 @@ class LevelDataConfig:
 @dataclass
 class DataConfig:
     root: str = "data"
+    video_root: str = ""               # "" = root/videos; or the training cache (video.prepare)
+    video_backend: str = "auto"        # surgvlp_fast.video.open_video backend
     tokenizer: str = ""                # "" = model.text.tokenizer or model.text.path
     num_workers: int = 2
     clip: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(split="splits/train_narration.csv"))
@@ -106,6 +108,7 @@ class TrainConfig:
     log_every: int = 1
     max_steps: int = 0                 # stop after this many optimizer steps (0 = all); the schedule is unchanged
     progress_bar: bool = True
+    tensorboard: bool = True
 
 
 @dataclass
