@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from pathlib import Path
 
@@ -69,7 +70,7 @@ class ZeroShotTask:
             video = phase_video(str(world), "cholec80", number, transform)
             self.videos.append(preload(EvalVideo(video.video_id, video.frames, video.labels)))
         self.prompts = resources.read_lines(str(world / "prompts" / PROMPT_FILE))
-        self.class_names = [resources.readable(n) for n in resources.phase_names("cholec80")]
+        self.class_names = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", n) for n in resources.phase_names("cholec80")]
         self.max_length = cfg.data.clip.max_length
         self.frames = sum(len(v.labels) for v in self.videos)
 
@@ -168,8 +169,10 @@ def run(args) -> int:
     model = pretrain(cfg, tokenizer, str(out / "run"), clock.left() - reserve, clock, args.max_steps)
     results = task(model, tokenizer, "pretrained", clock, windows=(1, 5))
     trained, smoothed = results[1], results[5]
+    trained.name = "zero-shot on held-out synthetic videos after pretraining"
     chance = 100.0 / len(task.class_names)
     rows = [[r.name, r.metrics["accuracy"], r.metrics["f1"]] for r in (untrained, trained, smoothed)]
+    rows[1][0] = "pretrained"
     rows.append(["chance (7 phases)", chance, float("nan")])
     print(format_table(["zero-shot phase recognition", "accuracy %", "F1 %"], rows,
                        title=f"Synthetic Cholec80-style test videos: {len(task.videos)} held-out videos, "
