@@ -55,9 +55,12 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
             c = tl.load(cost_ptr + (lanes * frames + i - 1) * steps + column, mask=live, other=0.0)
             low = tl.minimum(left, tl.minimum(diagonal, up))
             # gaps capped so that BIG neighbours give exp(-huge) = 0 without overflowing to inf
-            e_left = tl.exp(-tl.minimum(left - low, GAP_CAP) * inv_gamma)
-            e_diag = tl.exp(-tl.minimum(diagonal - low, GAP_CAP) * inv_gamma)
-            e_up = tl.exp(-tl.minimum(up - low, GAP_CAP) * inv_gamma)
+            gap_left = tl.minimum(left - low, GAP_CAP)
+            gap_diag = tl.minimum(diagonal - low, GAP_CAP)
+            gap_up = tl.minimum(up - low, GAP_CAP)
+            e_left = tl.exp(-gap_left * inv_gamma)
+            e_diag = tl.exp(-gap_diag * inv_gamma)
+            e_up = tl.exp(-gap_up * inv_gamma)
             total = e_left + e_diag + e_up
             w_left = e_left / total
             w_diag = e_diag / total
@@ -67,12 +70,12 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
                 g_left = w_left
                 g_diag = w_diag
                 g_up = w_up
-            else:  # Σ w n; a BIG neighbour has weight exactly 0 and contributes 0
-                soft = (tl.where(w_left == 0, 0.0, w_left * left) + tl.where(w_diag == 0, 0.0, w_diag * diagonal)
-                        + tl.where(w_up == 0, 0.0, w_up * up))
-                g_left = w_left * (1.0 - (tl.where(w_left == 0, soft, left) - soft) * inv_gamma)
-                g_diag = w_diag * (1.0 - (tl.where(w_diag == 0, soft, diagonal) - soft) * inv_gamma)
-                g_up = w_up * (1.0 - (tl.where(w_up == 0, soft, up) - soft) * inv_gamma)
+            else:  # Σ w n = low + Σ w (n − low) (precise in float32); weight-0 neighbours left out
+                mean_gap = w_left * gap_left + w_diag * gap_diag + w_up * gap_up
+                soft = low + mean_gap
+                g_left = w_left * (1.0 - (gap_left - mean_gap) * inv_gamma)
+                g_diag = w_diag * (1.0 - (gap_diag - mean_gap) * inv_gamma)
+                g_up = w_up * (1.0 - (gap_up - mean_gap) * inv_gamma)
             current = c + soft
             if NEED_GRAD:
                 base = grads_ptr + ((lanes * frames + i - 1) * steps + k) * 3
