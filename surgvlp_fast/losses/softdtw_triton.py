@@ -14,6 +14,7 @@ from surgvlp_fast.losses.softdtw_reference import BIG
 
 BLOCK_B = 16
 GAP_CAP = tl.constexpr(1e30)
+BIG_BORDER = tl.constexpr(BIG)  # the table's border (FLT_MAX)
 
 
 @triton.jit
@@ -39,13 +40,13 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
     n = tl.load(lengths_ptr + lanes, mask=live, other=1)
     cols = tl.arange(0, BLOCK_N)
     zero = tl.zeros((BLOCK_B,), dtype=cost_ptr.dtype.element_ty)
-    big = zero + BIG
+    big = zero + BIG_BORDER
     previous = tl.where(cols[None, :] == 0, 0.0, big[:, None] + tl.zeros((BLOCK_B, BLOCK_N), zero.dtype))
     value = zero
     gamma = tl.load(gamma_ptr)  # a tensor of the cost's dtype: float64 stays float64
     inv_gamma = 1.0 / gamma
     for i in range(1, frames + 1):
-        row = previous * 0.0 + BIG
+        row = previous * 0.0 + BIG_BORDER
         left = big
         diagonal = _pick(previous, cols, 0)
         for j in range(1, steps + 1):
