@@ -75,12 +75,11 @@ def test_cpu_analytical_backward_gradcheck(softmin, reverse):
 
 
 @needs_triton
-@pytest.mark.parametrize("softmin", ["prob", "standard"])
-def test_triton_analytical_backward_gradcheck(softmin):  # the interpreter is slow: one tiny case each
+def test_triton_analytical_backward_gradcheck():  # the interpreter is slow: one tiny case
     cost, mask = random_problem(2, 3, 3, seed=4)
     cost.requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda c: soft_dtw(c, mask, 0.3, softmin, reverse=True, backend="triton"), (cost,))
+        lambda c: soft_dtw(c, mask, 0.3, "prob", reverse=True, backend="triton"), (cost,))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
