@@ -5,8 +5,10 @@ Python bindings themselves (csrc/registry.h), so a part that is not built leaves
 
 Build knobs (environment variables):
   SURGVLP_FAST_BUILD_NATIVE=0  build nothing: the pure-PyTorch package (every backend falls back)
-  SURGVLP_FAST_BUILD_CUDA=1    also compile the CUDA sources (needs nvcc and a CUDA build of torch;
-                               set CUDA_HOME and TORCH_CUDA_ARCH_LIST, e.g. "9.0")
+  SURGVLP_FAST_BUILD_CUDA      unset: compile the CUDA sources when nvcc and a CUDA build of torch
+                               are present; 1: require them; 0: never
+  CUDA_HOME                    CUDA toolkit (default /usr/local/cuda when it exists)
+  TORCH_CUDA_ARCH_LIST         GPU architectures (default: the visible GPUs', else "9.0")
   SURGVLP_FAST_WITH_FFMPEG=0   leave out the native video sampler even if FFmpeg is found
   SURGVLP_FAST_DEBUG=1         -O0 -g instead of -O3
   MAX_JOBS                     parallel compile jobs (default: from CPU count and memory)
@@ -39,9 +41,26 @@ def _default_max_jobs():
     return str(max(1, min(os.cpu_count() or 1, int(mem_gib // 3))))
 
 
+def _want_cuda():
+    import torch
+
+    choice = os.environ.get("SURGVLP_FAST_BUILD_CUDA", "0")
+    present = torch.version.cuda is not None and shutil.which("nvcc") is not None
+    if choice == "0" or (choice == "auto" and not present):
+        return False
+    if not present:
+        raise RuntimeError("SURGVLP_FAST_BUILD_CUDA=1 needs nvcc on PATH and a CUDA build of torch")
+    if "CUDA_HOME" not in os.environ and os.path.isdir("/usr/local/cuda"):
+        os.environ["CUDA_HOME"] = "/usr/local/cuda"  # torch would derive /usr/local from nvcc's path
+    if "TORCH_CUDA_ARCH_LIST" not in os.environ and not torch.cuda.is_available():
+        os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0"  # no GPU to ask: compile for one architecture
+    return True
+
+
 def native_extensions():
     if not NATIVE:
         return [], {}
+    want_cuda = _want_cuda()  # before cpp_extension is imported: it reads CUDA_HOME at import
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
     os.environ.setdefault("MAX_JOBS", _default_max_jobs())
@@ -62,12 +81,7 @@ def native_extensions():
 
     cxx = [*opt, "-fopenmp"]  # torch adds -std=c++20
     link = ["-fopenmp"]
-    want_cuda = os.environ.get("SURGVLP_FAST_BUILD_CUDA") == "1"
     if want_cuda:
-        import torch
-
-        if torch.version.cuda is None or shutil.which("nvcc") is None:
-            raise RuntimeError("SURGVLP_FAST_BUILD_CUDA=1 needs nvcc on PATH and a CUDA build of torch")
         import importlib.util
 
         spec = importlib.util.find_spec("nvidia")  # cuBLAS/cuSPARSE headers from torch's CUDA wheels

@@ -41,9 +41,5 @@ fi
 [ "$venv" = "$root/.venv" ] || ln -sfn "$venv" "$root/.venv"
 
 log "building surgvlp_fast and its compiled core"
-if [ -z "${SURGVLP_FAST_BUILD_CUDA+x}" ] && command -v nvcc >/dev/null 2>&1; then
-  export SURGVLP_FAST_BUILD_CUDA=1
-fi
-export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 "$venv/bin/pip" install -q -e . --no-build-isolation 2>&1 | grep -v "is ignored" || true
 "$venv/bin/surgvlp-fast" doctor
