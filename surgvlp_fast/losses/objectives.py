@@ -35,10 +35,10 @@ import difflib
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 
 from surgvlp_fast.backends import BACKENDS
 from surgvlp_fast.losses import infonce_directional, milnce_loss, simclr_loss
+from surgvlp_fast.losses.distributed import gather_with_grad
 from surgvlp_fast.losses.softdtw import NORMALIZATIONS, procedure_dtw_loss
 from surgvlp_fast.losses.softdtw_reference import SOFTMINS
 
@@ -138,14 +138,6 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
     return dataclasses.replace(options, dtw_levels=levels)
 
 
-def _gather(x: torch.Tensor):
-    """(x gathered over the processes with gradient, offset of this process's rows)."""
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return x, 0
-    from surgvlp_fast.losses.distributed import gather_with_grad
-    return gather_with_grad(x)
-
-
 def _check_rows(what: str, tensors: dict, dims: dict):
     batch = None
     for name, tensor in tensors.items():
@@ -172,7 +164,7 @@ class Objective:
     def _infonce_pair(self, v, t, v_all, t_all, offset, with_ntx):
         """CLIP(v, t) and NTX(v, t; α) from the two directional terms of one similarity matrix."""
         to_text, to_video = infonce_directional(v, t, self.options.temperature, v_all=v_all, t_all=t_all,
-                                                offset=offset)
+                                                offset=offset, backend=self.options.backend)
         clip = 0.5 * (to_text + to_video)
         alpha = self.options.ntx_alpha
         return clip, (alpha * to_text + (1.0 - alpha) * to_video) if with_ntx else None
@@ -193,18 +185,19 @@ class Objective:
                    "candidate_texts": emb.candidate_texts}
         _check_rows("clip level", tensors, {**{f"views[{i}]": 2 for i in range(len(views))},
                                             "anchor_text": 2, "candidate_texts": 3})
-        text_all, offset = _gather(emb.anchor_text)
-        candidates_all, _ = _gather(emb.candidate_texts)
-        views_all = [_gather(v)[0] for v in views]
+        text_all, offset = gather_with_grad(emb.anchor_text)
+        candidates_all, _ = gather_with_grad(emb.candidate_texts)
+        views_all = [gather_with_grad(v)[0] for v in views]
         terms, view_losses = {}, []
         for name, v, v_all in zip(VIEW_NAMES, views, views_all):
             clip, ntx = self._infonce_pair(v, emb.anchor_text, v_all, text_all, offset, with_ntx=True)
-            mil = milnce_loss(v, emb.candidate_texts, v_all=v_all, t_all=candidates_all, offset=offset)
+            mil = milnce_loss(v, emb.candidate_texts, v_all=v_all, t_all=candidates_all, offset=offset,
+                              backend=self.options.backend)
             terms.update({f"clip_{name}": clip, f"ntx_{name}": ntx, f"milnce_{name}": mil})
             view_losses.append((clip + ntx + mil) / 3)
         if released:
             terms["simclr"] = simclr_loss(views[1], views[2], self.options.temperature, a_all=views_all[1],
-                                          b_all=views_all[2], offset=offset)
+                                          b_all=views_all[2], offset=offset, backend=self.options.backend)
             loss = (sum(view_losses) + terms["simclr"]) / 4
         else:
             loss = view_losses[0]
@@ -224,9 +217,9 @@ class Objective:
         _check_rows(f"{level} level", {"frames": emb.frames, "parent": emb.parent, "children": emb.children},
                     {"frames": 3, "parent": 2, "children": 3})
         video, children = emb.frames.mean(dim=1), emb.children.mean(dim=1)
-        video_all, offset = _gather(video)
-        parent_all, _ = _gather(emb.parent)
-        children_all, _ = _gather(children)
+        video_all, offset = gather_with_grad(video)
+        parent_all, _ = gather_with_grad(emb.parent)
+        children_all, _ = gather_with_grad(children)
         terms = {}
         terms["clip_video_parent"], terms["ntx_video_parent"] = self._infonce_pair(
             video, emb.parent, video_all, parent_all, offset, with_ntx=True)
