@@ -138,6 +138,13 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
     return dataclasses.replace(options, dtw_levels=levels)
 
 
+def _gather(x: torch.Tensor):
+    """(x gathered over the processes, offset of this process's rows); (None, 0) in a single
+    process, so that the losses take their single-process path (one pass for both directions)."""
+    x_all, offset = gather_with_grad(x)
+    return (None, 0) if x_all is x else (x_all, offset)
+
+
 def _check_rows(what: str, tensors: dict, dims: dict):
     batch = None
     for name, tensor in tensors.items():
@@ -185,9 +192,9 @@ class Objective:
                    "candidate_texts": emb.candidate_texts}
         _check_rows("clip level", tensors, {**{f"views[{i}]": 2 for i in range(len(views))},
                                             "anchor_text": 2, "candidate_texts": 3})
-        text_all, offset = gather_with_grad(emb.anchor_text)
-        candidates_all, _ = gather_with_grad(emb.candidate_texts)
-        views_all = [gather_with_grad(v)[0] for v in views]
+        text_all, offset = _gather(emb.anchor_text)
+        candidates_all, _ = _gather(emb.candidate_texts)
+        views_all = [_gather(v)[0] for v in views]
         terms, view_losses = {}, []
         for name, v, v_all in zip(VIEW_NAMES, views, views_all):
             clip, ntx = self._infonce_pair(v, emb.anchor_text, v_all, text_all, offset, with_ntx=True)
@@ -217,9 +224,9 @@ class Objective:
         _check_rows(f"{level} level", {"frames": emb.frames, "parent": emb.parent, "children": emb.children},
                     {"frames": 3, "parent": 2, "children": 3})
         video, children = emb.frames.mean(dim=1), emb.children.mean(dim=1)
-        video_all, offset = gather_with_grad(video)
-        parent_all, _ = gather_with_grad(emb.parent)
-        children_all, _ = gather_with_grad(children)
+        video_all, offset = _gather(video)
+        parent_all, _ = _gather(emb.parent)
+        children_all, _ = _gather(children)
         terms = {}
         terms["clip_video_parent"], terms["ntx_video_parent"] = self._infonce_pair(
             video, emb.parent, video_all, parent_all, offset, with_ntx=True)
