@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from surgvlp_fast.backends import BACKENDS
 from surgvlp_fast.losses import infonce_directional, milnce_loss, simclr_loss
 from surgvlp_fast.losses.softdtw import NORMALIZATIONS, procedure_dtw_loss
 from surgvlp_fast.losses.softdtw_reference import SOFTMINS
@@ -119,7 +120,8 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
         if name not in names:
             raise ValueError(f"unknown {method} objective option {name!r}{_closest(name, names)}")
     options = ObjectiveOptions(**{**_VARIANTS[(method, "code")], **given})
-    choices = {"clip_recipe": CLIP_RECIPES, "dtw_normalize": NORMALIZATIONS, "dtw_softmin": SOFTMINS}
+    choices = {"clip_recipe": CLIP_RECIPES, "dtw_normalize": NORMALIZATIONS, "dtw_softmin": SOFTMINS,
+               "backend": BACKENDS}
     for name, valid in choices.items():
         if getattr(options, name) not in valid:
             raise ValueError(f"option {name}={getattr(options, name)!r} is not one of {', '.join(valid)}")
