@@ -177,6 +177,14 @@ def _load(path: str, cache: str, stat) -> VideoIndex | None:
     return index if fresh else None
 
 
+def publish(tmp: str, final: str) -> None:
+    """Give a finished temporary file the usual permissions and move it into place atomically."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
 def save_index(index: VideoIndex, cache: str) -> None:
     """Write atomically (a temporary file renamed), so concurrent workers never read half a file."""
     os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
@@ -184,7 +192,7 @@ def save_index(index: VideoIndex, cache: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **index.to_arrays())
-        os.replace(tmp, cache)
+        publish(tmp, cache)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
