@@ -97,12 +97,13 @@ def _finish(path, pts, keyframe, durations, **fields) -> VideoIndex:
     pts = np.asarray(pts, np.int64)[order]
     keep = np.ones(len(pts), bool)
     keep[1:] = pts[1:] != pts[:-1]  # duplicate time stamps: keep the first
-    pts, keyframe = pts[keep], np.asarray(keyframe, bool)[order][keep]
+    pts, keyframe = pts[keep], np.asarray(keyframe).astype(bool)[order][keep]
     last = int(np.asarray(durations, np.int64)[order][keep][-1])
     if last <= 0:
         last = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
     if not keyframe.any():
         keyframe[0] = True
+    fields["rotation"] = float(fields["rotation"]) % 360.0
     return VideoIndex(pts=pts, keyframe=keyframe, last_duration=max(last, 1), **fields)
 
 
@@ -138,7 +139,7 @@ def scan_pyav(path: str) -> VideoIndex:
         return _finish(path, pts, keyframe, durations,
                        time_base=(stream.time_base.numerator, stream.time_base.denominator),
                        width=ctx.width, height=ctx.height, rotation=float(first.rotation or 0.0),
-                       codec=ctx.name, stream_index=stream.index)
+                       codec=ctx.codec.canonical_name, stream_index=stream.index)
 
 
 def scan_native(path: str) -> VideoIndex:
@@ -148,7 +149,7 @@ def scan_native(path: str) -> VideoIndex:
         raw = sampler.scan(path)
     except RuntimeError as err:
         raise VideoError(path, str(err)) from None
-    return _finish(path, raw["pts"], raw["keyframe"], raw["duration"],
+    return _finish(path, raw["pts"].numpy(), raw["keyframe"].numpy(), raw["duration"].numpy(),
                    time_base=tuple(raw["time_base"]), width=raw["width"], height=raw["height"],
                    rotation=raw["rotation"], codec=raw["codec"], stream_index=raw["stream_index"])
 

@@ -3,9 +3,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
-
 from surgvlp_fast.evaluation.features import EvalVideo
+from surgvlp_fast.evaluation.features import TensorFrames as FrameTensorDataset
 
 NUM_CLASSES = 5
 PROMPTS = [f"in phase{c} the surgeon works" for c in range(NUM_CLASSES)]
@@ -73,17 +72,6 @@ class LinearEncoder(torch.nn.Module):
     def encode_text(self, tokens):
         mask = tokens["attention_mask"].unsqueeze(-1).float()
         return (self.token_vectors[tokens["input_ids"]] * mask).sum(1) / mask.sum(1)
-
-
-class FrameTensorDataset(Dataset):
-    def __init__(self, frames):
-        self.frames = frames
-
-    def __len__(self):
-        return len(self.frames)
-
-    def __getitem__(self, i):
-        return self.frames[i]
 
 
 def class_frames(classes, size=8, noise=0.0, seed=0):
