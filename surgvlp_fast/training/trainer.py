@@ -290,12 +290,9 @@ class Trainer:
                 self.log.line(f"epoch {epoch} validation loss {val:.5f}")
         every = self.cfg.eval.every_epochs
         if self.eval_hook is not None and every and (epoch + 1) % every == 0:
-            if self.env.is_main:
-                metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)
-                self.log.record("eval", self.progress.step, metrics, epoch=epoch)
-                self.log.line(f"epoch {epoch} evaluation: {metrics}")
-            if self.env.distributed:
-                dist.barrier()
+            metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)   # on every rank
+            self.log.record("eval", self.progress.step, metrics, epoch=epoch)
+            self.log.line(f"epoch {epoch} evaluation: {metrics}")
 
     def train(self) -> str:
         """Train to the end (or to a stop signal / train.max_steps). Returns "finished" or "stopped"."""
@@ -437,13 +434,16 @@ def default_objective(cfg: Config):
 
 
 def default_eval_hook(cfg: Config):
-    """The evaluation protocols of `cfg.eval` (run on rank 0), or None when none are configured."""
+    """The evaluation protocols of `cfg.eval`, or None when none are configured. Called on every
+    rank: with several processes the protocols share the videos out (`distributed=True`)."""
     if not cfg.eval.protocols or not cfg.eval.every_epochs:
         return None
 
     def run(model, tokenizer, cfg, device):
         from surgvlp_fast.evaluation import run_protocols
 
-        return run_protocols(model, tokenizer, cfg.eval, device, data_root=cfg.eval.data_root or cfg.data.root)
+        distributed = dist.is_initialized() and dist.get_world_size() > 1
+        return run_protocols(model, tokenizer, cfg.eval, device, data_root=cfg.eval.data_root or cfg.data.root,
+                             distributed=distributed)
 
     return run
