@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,8 +19,6 @@ PER_RANK, DIM = 3, 6
 
 def test_two_processes_equal_one():
     backend = "auto"  # the compiled kernels where built, else the plain-PyTorch ones
-    pytest.importorskip("surgvlp_fast.losses.distributed",
-                        reason="gather_with_grad (surgvlp_fast.losses.distributed) has not been merged yet")
     env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                              os.path.abspath(__file__), backend], env=env, capture_output=True, text=True,
