@@ -122,6 +122,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "surgvlp_bench_sampler"))
     args = parser.parse_args()
+    # as in a DataLoader worker: torch's own ops on one thread (decoding threads are the knob
+    # measured); on a busy 2-core machine 2 OpenMP threads make every small op 5x slower
+    torch.set_num_threads(1)
     os.makedirs(args.workdir, exist_ok=True)
     backends = [b for b in available_backends() if b != "frames"]
     decoders = [(f"{b} {t}t", b, t) for b in backends for t in (1, 2)]

@@ -175,7 +175,7 @@ def _load(path: str, cache: str, stat) -> VideoIndex | None:
             if int(arrays["version"]) != INDEX_VERSION:
                 return None
             index = VideoIndex.from_arrays(arrays)
-    except (OSError, KeyError, ValueError):
+    except Exception:  # missing, unreadable or foreign file: rebuild it
         return None
     fresh = (index.file_size, index.file_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     return index if fresh else None

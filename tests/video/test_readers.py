@@ -144,6 +144,9 @@ def test_index_is_cached_and_refreshed(videos, monkeypatch, tmp_path):
     monkeypatch.undo()
     shutil.copy(videos["h264_long_gop"], path)  # a different file under the same name
     assert index_module.load_index(path).keyframe.sum() == 1
+    with open(index_module._cache_path(path), "wb") as f:  # a damaged cache entry is rebuilt
+        f.write(b"garbage")
+    assert index_module.load_index(path).keyframe.sum() == 1
 
 
 def test_reader_pickles_and_threads(videos):
