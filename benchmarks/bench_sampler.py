@@ -162,8 +162,9 @@ def main():
     print("\n".join(notes))
     rows = []
     for r in table:
-        rows.append({"benchmark": "sampler_clip_recipe", "implementation": r["implementation"], "metric": "clips_per_s",
-                     "size": f"{r['video']}, {args.clips} clips", "value": f"{r['clips_per_s']:.3f}", "unit": "clips/s"})
+        rows.append({"benchmark": "sampler_clip_recipe", "implementation": r["implementation"],
+                     "metric": "clips_per_s", "size": f"{r['video']}, {args.clips} clips",
+                     "value": f"{r['clips_per_s']:.3f}", "unit": "clips/s"})
         if r["decoded_per_kept"] == r["decoded_per_kept"]:
             rows.append({"benchmark": "sampler_clip_recipe", "implementation": r["implementation"],
                          "metric": "decoded_per_kept", "size": f"{r['video']}, {args.clips} clips",
