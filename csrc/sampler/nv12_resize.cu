@@ -79,7 +79,8 @@ void nv12_to_rgb_crop_resize(const Nv12Image& image, int x, int y, int w, int h,
   nv12_rgb_resize_kernel<<<grid, block, 0, static_cast<cudaStream_t>(cuda_stream)>>>(image, x, y, w, h, out, out_h,
                                                                                      out_w);
   cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw std::runtime_error(std::string("NV12 kernel launch failed: ") + cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("NV12 kernel launch failed: ") + cudaGetErrorString(err));
 }
 
 }  // namespace surgvlp::sampler
