@@ -43,7 +43,7 @@ SIZE = 336
 class ReferenceStyleClipSample:
     """One clip-level sample the way the reference makes it (subprocesses + per-frame PIL chain)."""
 
-    def __init__(self, root, videos, tokenizer, size=SIZE, video_root=None):
+    def __init__(self, root, videos, tokenizer, size=SIZE, video_root=None, augment=True):
         from torchvision import transforms as T
         from PIL import ImageFilter
 
@@ -51,7 +51,7 @@ class ReferenceStyleClipSample:
             def __call__(self, image):
                 return image.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
 
-        self.root, self.videos, self.tokenizer, self.size = root, videos, tokenizer, size
+        self.root, self.videos, self.tokenizer, self.size, self.augment = root, videos, tokenizer, size, augment
         self.video_root = video_root or os.path.join(root, "videos")
         normalize = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         self.aug = T.Compose([T.ToPILImage(), T.RandomResizedCrop(size, scale=(0.08, 1.0)),
@@ -92,7 +92,7 @@ class ReferenceStyleClipSample:
         step = max(len(frames) // 4, 1)
         frames = torch.from_numpy(frames[::step][:4].copy()).permute(0, 3, 1, 2)
         views = [self.normalize(frames.float() / 255)]
-        for _ in range(2):
+        for _ in range(2 if self.augment else 0):
             views.append(torch.stack([self.aug(frame) for frame in frames]))
         whisper = self._csv("whisper_narration_texts", vid)
         cands = ([t for a, b, t in whisper if a <= s <= b] + [t for a, b, t in whisper if a >= s and b <= e]
@@ -104,8 +104,9 @@ class ReferenceStyleClipSample:
 
 
 # ---------------------------------------------------------------- ours
-def our_batches(dataset, collate, n_samples, batch_size, generator, workers=0):
-    """Make n_samples clip-level samples with 2 augmented views each; returns the number made."""
+def our_batches(dataset, collate, n_samples, batch_size, generator, workers=0, augment=True):
+    """Make n_samples clip-level samples with 2 augmented views each (or none, when the views are
+    left to the GPU); returns the number made."""
     sampler = [(i % len(dataset), i // len(dataset)) for i in range(n_samples)]
     if workers:
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
@@ -114,7 +115,7 @@ def our_batches(dataset, collate, n_samples, batch_size, generator, workers=0):
         loader = (collate([dataset[k] for k in sampler[i:i + batch_size]]) for i in range(0, n_samples, batch_size))
     made = 0
     for batch in loader:
-        views = make_views(batch["video"], n_aug=2, generator=generator)
+        views = make_views(batch["video"], n_aug=2 if augment else 0, generator=generator)
         made += views[0].shape[0]
     return made
 
@@ -162,25 +163,30 @@ def main():
         generator = torch.Generator().manual_seed(0)
         random.seed(0)
         n = args.samples
-        baseline = ReferenceStyleClipSample(root, videos, tokenizer, video_root=originals)
-        baseline(0)  # warm-up
-        results = {"reference-style (subprocess + PIL), originals": samples_per_second(lambda: [baseline(i) for i in range(n)], n)}
-        for label, video_root in (("ours, training cache", cache), ("ours, originals", originals)):
-            dataset = ClipLevelDataset(root, "train_narration", video_root=video_root, size=SIZE, video_backend="auto")
-            our_batches(dataset, collate, args.batch, args.batch, generator)  # warm-up: index + decoders
-            results[label] = samples_per_second(lambda: our_batches(dataset, collate, n, args.batch, generator), n)
+        results = {}
+        for augment in (True, False):
+            views = "" if augment else ", no views"
+            baseline = ReferenceStyleClipSample(root, videos, tokenizer, video_root=originals, augment=augment)
+            baseline(0)  # warm-up
+            results[f"reference-style (subprocess + PIL){views}, originals"] = samples_per_second(
+                lambda: [baseline(i) for i in range(n)], n)
+            for label, video_root in (("training cache", cache), ("originals", originals)):
+                dataset = ClipLevelDataset(root, "train_narration", video_root=video_root, size=SIZE)
+                our_batches(dataset, collate, args.batch, args.batch, generator)  # warm-up: index + decoders
+                results[f"ours{views}, {label}"] = samples_per_second(
+                    lambda: our_batches(dataset, collate, n, args.batch, generator, augment=augment), n)
         dataset = ClipLevelDataset(root, "train_narration", video_root=cache, size=SIZE)
         results["ours, training cache, DataLoader 2 workers"] = samples_per_second(
             lambda: our_batches(dataset, collate, 2 * n, args.batch, generator, workers=2), 2 * n)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    base = results["reference-style (subprocess + PIL), originals"]
-    size = f"clip 4x{SIZE}px 2 views, 720p GOP250 / cache 360p GOP25, {n} samples"
-    print(f"\n{'pipeline':<48} {'samples/s':>10} {'ms/sample':>10} {'vs reference':>13}")
+    size = f"clip 4x{SIZE}px, 720p GOP250 / cache 360p GOP25, {n} samples"
+    print(f"\n{'pipeline':<58} {'samples/s':>10} {'ms/sample':>10} {'vs reference':>13}")
     rows = []
     for label, value in results.items():
-        print(f"{label:<48} {value:>10.2f} {1000 / value:>10.1f} {value / base:>12.1f}x")
+        base = results["reference-style (subprocess + PIL)" + (", no views" if "no views" in label else "") + ", originals"]
+        print(f"{label:<58} {value:>10.2f} {1000 / value:>10.1f} {value / base:>12.1f}x")
         rows.append({"benchmark": "data_pipeline", "implementation": label, "metric": "throughput", "size": size,
                      "value": f"{value:.3f}", "unit": "samples/s"})
     if not args.no_csv:

@@ -21,11 +21,11 @@ GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # as torchvision's tensor ops
 
 
 def normalize(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 or [0, 1] float frames (..., 3, H, W) -> ImageNet-normalised float32."""
-    x = frames.float() / 255 if frames.dtype == torch.uint8 else frames.float()
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    """uint8 or [0, 1] float frames (..., 3, H, W) -> ImageNet-normalised float32 (one fused pass)."""
+    scale = 1 / (255 * torch.tensor(IMAGENET_STD)) if frames.dtype == torch.uint8 else 1 / torch.tensor(IMAGENET_STD)
+    bias = -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)
+    shape = (3, 1, 1)
+    return torch.addcmul(bias.view(shape).to(frames.device), frames.float(), scale.view(shape).to(frames.device))
 
 
 def _uniform(n, low, high, generator):
@@ -77,8 +77,8 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(1)
-    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+    """(N, 3, H, W) -> (N, 1, H, W) luma, as one 1x1 convolution."""
+    return F.conv2d(x, torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1))
 
 
 def _blend(a, b, ratio):
@@ -128,6 +128,10 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel[:, None, None, :], groups=n * c)
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel[:, None, :, None], groups=n * c)
     return flat.reshape(n, c, h, w)
+
+
+JITTER_OPS = (("brightness", adjust_brightness), ("contrast", adjust_contrast),
+              ("saturation", adjust_saturation), ("hue", adjust_hue))
 
 
 class ClipAugmentation:
@@ -183,27 +187,36 @@ class ClipAugmentation:
         return torch.cat(out)
 
     def _apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
-        device = x.device
         x = resized_crop(x, params["boxes"], self.size or x.shape[-2:]).clamp_(0, 1)
-        ops = (("brightness", adjust_brightness), ("contrast", adjust_contrast),
-               ("saturation", adjust_saturation), ("hue", adjust_hue))
-        jitter = params["jitter"]
-        for stage in range(4):  # each jittered frame applies its stage-th adjustment
-            for op_index, (name, op) in enumerate(ops):
-                rows = torch.nonzero(jitter & (params["order"][:, stage] == op_index)).flatten()
-                if len(rows):
-                    rows_d = rows.to(device)
-                    x[rows_d] = op(x[rows_d], params[name][rows].to(device, x.dtype))
-        rows = torch.nonzero(params["gray"]).flatten().to(device)
+        if x.is_cuda:
+            self._jitter_batched(x, params)
+        else:  # frame by frame: no gathers, each frame stays in cache
+            for i in torch.nonzero(params["jitter"]).flatten().tolist():
+                frame = x[i:i + 1]
+                for op_index in params["order"][i].tolist():
+                    name, op = JITTER_OPS[op_index]
+                    frame = op(frame, params[name][i:i + 1].to(x.dtype))
+                x[i:i + 1] = frame
+        rows = torch.nonzero(params["gray"]).flatten().to(x.device)
         if len(rows):
             x[rows] = _gray(x[rows]).expand(-1, 3, -1, -1)
         rows = torch.nonzero(params["blur"]).flatten()
         if len(rows):
-            x[rows.to(device)] = gaussian_blur(x[rows.to(device)], params["sigma"][rows])
-        rows = torch.nonzero(params["flip"]).flatten().to(device)
+            x[rows.to(x.device)] = gaussian_blur(x[rows.to(x.device)], params["sigma"][rows])
+        rows = torch.nonzero(params["flip"]).flatten().to(x.device)
         if len(rows):
             x[rows] = x[rows].flip(-1)
         return x
+
+    @staticmethod
+    def _jitter_batched(x: torch.Tensor, params: dict):
+        """Stage by stage, each jittered frame applies its stage-th adjustment (GPU path)."""
+        for stage in range(4):
+            for op_index, (name, op) in enumerate(JITTER_OPS):
+                rows = torch.nonzero(params["jitter"] & (params["order"][:, stage] == op_index)).flatten()
+                if len(rows):
+                    rows_d = rows.to(x.device)
+                    x[rows_d] = op(x[rows_d], params[name][rows].to(x.device, x.dtype))
 
 
 def make_views(video: torch.Tensor, n_aug: int = 2, generator: torch.Generator | None = None,
