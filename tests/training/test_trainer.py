@@ -105,7 +105,11 @@ def test_evaluation_hook_every_n_epochs(tmp_path, tokenizer_dir, tokenizer):
     assert [r["step"] for r in records(tmp_path, "eval")] == [6, 12]
 
 
-def test_bf16_autocast_step_on_cpu(tmp_path, tokenizer_dir, tokenizer):
-    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.precision=bf16", "train.max_steps=1")
-    assert trainer.train() == "stopped" and trainer.progress.step == 1
-    assert records(tmp_path, "train")[0]["loss"] > 0
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, f"train.precision={precision}", "train.max_steps=2")
+    assert trainer.train() == "stopped" and trainer.progress.step == 2
+    assert all(r["loss"] > 0 for r in records(tmp_path, "train"))
+    assert trainer.scaler.is_enabled() == (precision == "fp16")
+    saved = torch.load(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1], weights_only=True)
+    assert ("scale" in saved["scaler"]) == (precision == "fp16")
