@@ -113,3 +113,17 @@ def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
     assert trainer.scaler.is_enabled() == (precision == "fp16")
     saved = torch.load(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1], weights_only=True)
     assert ("scale" in saved["scaler"]) == (precision == "fp16")
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, tokenizer):
+    """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only)."""
+    params = []
+    for name, overrides in (("big", ["data.clip.batch_size=4"]), ("accumulated", ["data.clip.batch_size=2",
+                                                                                  "train.accumulate=2"])):
+        trainer = make_trainer(tmp_path / name, tokenizer_dir, tokenizer, "data.clip.views=1", *overrides,
+                               sizes={"clip": 8})
+        assert trainer.total_steps == 4
+        trainer.train()
+        params.append(trainer.model.state_dict())
+    for key in params[0]:
+        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-4, atol=1e-6, msg=key)
