@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
+from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.training.data_stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
@@ -71,7 +72,7 @@ class Trainer:
             save_config(cfg, os.path.join(work_dir, "config.yaml"))
 
         seed_everything(cfg.seed)                 # same initial weights on every rank
-        self.tokenizer = data.tokenizer or load_tokenizer(tokenizer_path(cfg))
+        self.tokenizer = data.tokenizer if data.tokenizer is not None else load_tokenizer(tokenizer_path(cfg))
         self.model = build_model(cfg.model, self.tokenizer).to(self.device)
         self.ddp = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                                             else None, find_unused_parameters=False)
@@ -118,8 +119,6 @@ class Trainer:
 
     def embed(self, level: str, batch: dict, generator: torch.Generator):
         """Device batch → the objective's embeddings (ClipEmbeddings or LevelEmbeddings)."""
-        from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings
-
         video = batch["video"]
         n_aug = self.cfg.data.clip.views - 1 if level == "clip" else 0
         views = self.data.make_views(video, n_aug=n_aug, generator=generator)
@@ -428,8 +427,6 @@ def build_optimizer(cfg: Config, model) -> torch.optim.Optimizer:
 
 
 def default_objective(cfg: Config):
-    from surgvlp_fast.losses.objectives import build_objective
-
     return build_objective(cfg.method, **cfg.objective)
 
 
