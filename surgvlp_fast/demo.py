@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from pathlib import Path
 
@@ -29,6 +30,8 @@ def add_arguments(parser):
     parser.add_argument("--workers", type=int, default=None, help="processes generating the world (default: all cores)")
     parser.add_argument("--reuse-world", action="store_true", help="keep an existing world in OUT/world")
     parser.add_argument("--max-steps", type=int, default=0, help="cap on training steps (0 = as many as the budget allows)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default; 1 is faster on a machine busy with other work)")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides")
 
 
@@ -67,7 +70,7 @@ class ZeroShotTask:
             video = phase_video(str(world), "cholec80", number, transform)
             self.videos.append(preload(EvalVideo(video.video_id, video.frames, video.labels)))
         self.prompts = resources.read_lines(str(world / "prompts" / PROMPT_FILE))
-        self.class_names = [resources.readable(n) for n in resources.phase_names("cholec80")]
+        self.class_names = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", n) for n in resources.phase_names("cholec80")]
         self.max_length = cfg.data.clip.max_length
         self.frames = sum(len(v.labels) for v in self.videos)
 
@@ -100,15 +103,15 @@ def make_or_reuse_world(world: Path, args, clock: Clock) -> dict:
     return info
 
 
-def pretrain(cfg, work_dir: str, seconds: float, clock: Clock, max_steps: int = 0):
+def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_steps: int = 0):
     """Train `cfg` with as many epochs as fit in `seconds`: a few calibration steps measure the
     step time, then the run continues with its cosine schedule laid over the steps that fit."""
-    from surgvlp_fast.training.cli import build_training_data
+    from surgvlp_fast.training.data import build_training_data
     from surgvlp_fast.training.schedule import total_steps
     from surgvlp_fast.training.trainer import Trainer
 
-    data = build_training_data(cfg)
-    trainer = Trainer(cfg, work_dir, data)
+    deadline = time.perf_counter() + seconds
+    trainer = Trainer(cfg, work_dir, build_training_data(cfg, tokenizer))
     sched = cfg.schedule
 
     def steps_for(epochs):
@@ -119,14 +122,19 @@ def pretrain(cfg, work_dir: str, seconds: float, clock: Clock, max_steps: int = 
     t0 = time.perf_counter()
     trainer.train()
     per_step = (time.perf_counter() - t0) / calibration
-    left = seconds - (time.perf_counter() - t0)
+    left = deadline - time.perf_counter()
+
+    def fits(epochs):
+        steps = steps_for(epochs)
+        return (steps - calibration) * per_step <= left and (not max_steps or steps <= max_steps)
+
     epochs = 1
-    while steps_for(epochs + 1) * per_step <= seconds and (not max_steps or steps_for(epochs + 1) <= max_steps):
+    while fits(epochs + 1):
         epochs += 1
     cfg.train.epochs, cfg.train.max_steps = epochs, 0
-    trainer.total_steps = steps_for(epochs)
-    clock.say(f"{per_step:.2f} s per step: training {epochs} epochs, {trainer.total_steps} steps, "
-              f"about {trainer.total_steps * per_step:.0f} s of the {left + (time.perf_counter() - t0):.0f} s")
+    trainer.total_steps = steps_for(epochs)  # the cosine schedule reads it at every step
+    clock.say(f"calibration: {per_step:.2f} s per step; training {epochs} epochs = {trainer.total_steps} steps "
+              f"(about {(trainer.total_steps - calibration) * per_step:.0f} s of the {left:.0f} s left)")
     trainer.train()
     return trainer.model.eval()
 
@@ -140,6 +148,8 @@ def run(args) -> int:
     from surgvlp_fast.models import build_model, load_tokenizer
 
     clock = Clock(60.0 * args.budget_minutes)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out).resolve()
     world = out / "world"
     clock.say(f"budget {args.budget_minutes:g} min on {torch.get_num_threads()} CPU threads; output in {out}")
@@ -148,18 +158,21 @@ def run(args) -> int:
     cfg = load_config(args.config, [f"data.root={world}", f"model.text.tokenizer={world / 'tokenizer'}",
                                     f"seed={args.seed}", *args.overrides])
     tokenizer = load_tokenizer(str(world / "tokenizer"))
-    t0 = clock.elapsed()
     task = ZeroShotTask(world, info, cfg)
     torch.manual_seed(cfg.seed)
-    untrained = task(build_model(cfg.model, tokenizer), tokenizer, "untrained (random init)", clock)[1]
+    untrained_model = build_model(cfg.model, tokenizer)
+    t0 = clock.elapsed()
+    untrained = task(untrained_model, tokenizer, "untrained (random init)", clock)[1]
     reserve = 2 * (clock.elapsed() - t0) + 10.0  # the final evaluation and the pictures
 
     clock.say(f"pretraining {cfg.method} ({args.config}) within the {clock.left() - reserve:.0f} s left ...")
-    model = pretrain(cfg, str(out / "run"), clock.left() - reserve, clock, args.max_steps)
+    model = pretrain(cfg, tokenizer, str(out / "run"), clock.left() - reserve, clock, args.max_steps)
     results = task(model, tokenizer, "pretrained", clock, windows=(1, 5))
     trained, smoothed = results[1], results[5]
+    trained.name = "zero-shot on held-out synthetic videos after pretraining"
     chance = 100.0 / len(task.class_names)
     rows = [[r.name, r.metrics["accuracy"], r.metrics["f1"]] for r in (untrained, trained, smoothed)]
+    rows[1][0] = "pretrained"
     rows.append(["chance (7 phases)", chance, float("nan")])
     print(format_table(["zero-shot phase recognition", "accuracy %", "F1 %"], rows,
                        title=f"Synthetic Cholec80-style test videos: {len(task.videos)} held-out videos, "

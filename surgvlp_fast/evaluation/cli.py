@@ -1,6 +1,6 @@
 """`surgvlp-fast eval`: evaluate a checkpoint (ours or a released .pth) on frozen protocols.
 
-    surgvlp-fast eval --checkpoint work/checkpoint_last.pt --data-root data --protocol cholec80 --out results/
+    surgvlp-fast eval --checkpoint runs/peskavlp/checkpoints/step000012000.pt --data-root data --protocol cholec80 --out results/
     surgvlp-fast eval --checkpoint PeskaVLP.pth --config configs/peskavlp.yaml model.text.path=/models/Bio_ClinicalBERT \
         --data-root data --protocol cholec80 --protocol autolaparo --protocol cholect50 --out results/
 """

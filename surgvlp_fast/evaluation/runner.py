@@ -219,10 +219,10 @@ def write_report(results: Mapping[str, object], out_dir: str | os.PathLike, extr
         if hasattr(result, "per_video") and hasattr(result, "class_names"):
             written[f"{name} ribbons"] = reports.plot_phase_ribbons(
                 out_dir / f"{name}_ribbons.png", result.per_video, result.class_names,
-                title=f"{name}: ground truth vs zero-shot prediction")
+                title=f"{result.name}: ground truth vs prediction")
             written[f"{name} confusion"] = reports.plot_confusion(
                 out_dir / f"{name}_confusion.png", result.metrics["confusion"], result.class_names,
-                title=f"{name}: confusion (row-normalised)")
+                title=f"{result.name}: confusion (row-normalised)")
     payload = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {}),
                "results": {name: metrics_of(r) for name, r in results.items()}}
     written["json"] = reports.write_json(out_dir / "results.json", payload)
