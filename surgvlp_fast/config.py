@@ -67,6 +67,8 @@ class LevelDataConfig:
 @dataclass
 class DataConfig:
     root: str = "data"
+    video_root: str = ""               # "" = root/videos; or the training cache (video.prepare)
+    video_backend: str = "auto"        # surgvlp_fast.video.open_video backend
     tokenizer: str = ""                # "" = model.text.tokenizer or model.text.path
     num_workers: int = 2
     clip: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(split="splits/train_narration.csv"))
@@ -106,6 +108,7 @@ class TrainConfig:
     log_every: int = 1
     max_steps: int = 0                 # stop after this many optimizer steps (0 = all); the schedule is unchanged
     progress_bar: bool = True
+    tensorboard: bool = True
 
 
 @dataclass
@@ -269,6 +272,8 @@ def validate(cfg: Config) -> Config:
     if not text.projection and not text.path and text.hidden_size != cfg.model.embed_dim:
         raise ConfigError(f"model.text.hidden_size {text.hidden_size} != model.embed_dim {cfg.model.embed_dim}: "
                           "set model.text.projection: true or make them equal")
+    if not text.path and not 1 <= text.last_n_layers <= text.num_layers + 1:
+        raise ConfigError(f"model.text.last_n_layers={text.last_n_layers} but model.text.num_layers={text.num_layers}")
     if not (text.path or text.tokenizer or cfg.data.tokenizer):
         raise ConfigError("model.text.path or model.text.tokenizer must name a local folder")
     return cfg

@@ -71,9 +71,10 @@ class TripletResult:
 
 def zero_shot_triplets(model, tokenizer, videos: Sequence[EvalVideo], class_texts: dict[str, Sequence[str]], *,
                        name: str = "cholect50", max_length: int = 35, batch_size: int = 400, device="cpu",
-                       num_workers: int = 0, amp_dtype=None, absent: str = "nan") -> TripletResult:
+                       num_workers: int = 0, amp_dtype=None, absent: str = "nan",
+                       distributed: bool = False) -> TripletResult:
     """`class_texts` has the keys instrument / verb / target / triplet; each video's labels is a
-    dict with the same keys of (N, C) 0/1 arrays."""
+    dict with the same keys of (N, C) 0/1 arrays. `distributed` as in `zero_shot_phase`."""
     missing = set(CLASSIFIERS.values()) - set(class_texts)
     if missing:
         raise ValueError(f"class texts missing for {sorted(missing)}")
@@ -82,7 +83,7 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[EvalVideo], class_text
     try:
         classifiers = {key: encode_class_prompts(model, tokenizer, class_texts[key], max_length=max_length,
                                                  device=device) for key in CLASSIFIERS.values()}
-        rank, world = rank_and_world()
+        rank, world = rank_and_world(distributed)
         local = {}
         for video in shard(videos, rank, world):
             features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
@@ -93,7 +94,7 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[EvalVideo], class_text
             }
     finally:
         model.train(was_training)
-    per_video = gather_dicts(local)
+    per_video = gather_dicts(local, distributed)
     ordered = [per_video[v.video_id] for v in videos]
     metrics = triplet_map_scores(ordered, absent=absent)
     metrics["absent_classes"] = absent

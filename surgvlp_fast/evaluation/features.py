@@ -31,6 +31,23 @@ class EvalVideo:
                 raise ValueError(f"video {self.video_id}: {len(array)} {name} for {n} frames")
 
 
+def preload(video: EvalVideo) -> EvalVideo:
+    """The video with its transformed frames read once and held in memory."""
+    frames = torch.stack([video.frames[i] for i in range(len(video.frames))])
+    return EvalVideo(video.video_id, TensorFrames(frames), video.labels)
+
+
+class TensorFrames(Dataset):
+    def __init__(self, frames: torch.Tensor):
+        self.frames = frames
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, i):
+        return self.frames[i]
+
+
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
     tokens = tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length,
                        return_tensors="pt")

@@ -1,6 +1,9 @@
 """Distributed evaluation without duplicates: whole videos are dealt to ranks round-robin, each
 rank scores its own videos, and the per-video results are gathered, so every frame counts once
-(the reference's DistributedSampler padded the per-video sets with repeated frames)."""
+(the reference's DistributedSampler padded the per-video sets with repeated frames).
+
+Sharing the work is opt-in (`distributed=True`, every rank must call); otherwise the calling
+process evaluates everything alone, e.g. rank 0 inside a distributed training run."""
 from __future__ import annotations
 
 from typing import Sequence, TypeVar
@@ -10,8 +13,8 @@ import torch.distributed as dist
 T = TypeVar("T")
 
 
-def rank_and_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
+def rank_and_world(distributed: bool = True) -> tuple[int, int]:
+    if distributed and dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
@@ -23,9 +26,9 @@ def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
     return list(items[rank::world])
 
 
-def gather_dicts(local: dict) -> dict:
+def gather_dicts(local: dict, distributed: bool = True) -> dict:
     """Union of the per-rank dicts on every rank (keys must be disjoint)."""
-    rank, world = rank_and_world()
+    rank, world = rank_and_world(distributed)
     if world == 1:
         return dict(local)
     parts: list[dict] = [None] * world  # type: ignore[list-item]

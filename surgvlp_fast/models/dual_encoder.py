@@ -33,7 +33,8 @@ class DualEncoder(nn.Module):
         """mode "video": {img_emb}; "text": {text_emb}; "all": both.
 
         `video` is (N, 3, H, W) frames (img_emb (N, d)) or (B, T, 3, H, W) clips (img_emb the frame
-        mean (B, d), plus frame_emb (B, T, d)).
+        mean (B, d), plus frame_emb (B, T, d)). `text` is a token dict of (N, L) tensors, or a
+        list of them (concatenated embeddings), since the pooling divides by each group's own L.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -48,5 +49,8 @@ class DualEncoder(nn.Module):
         if mode in ("text", "all"):
             if text is None:
                 raise ValueError(f"mode {mode!r} needs text")
-            out["text_emb"] = self.encode_text(text)
+            if isinstance(text, (list, tuple)):   # groups padded to different lengths: encoded apart
+                out["text_emb"] = torch.cat([self.encode_text(group) for group in text])
+            else:
+                out["text_emb"] = self.encode_text(text)
         return out

@@ -69,8 +69,10 @@ class VideoIndex:
 
     def keyframe_before(self, frame: int) -> int:
         """Number of the last keyframe at or before `frame` (0 when there is none)."""
-        keys = np.flatnonzero(self.keyframe[: frame + 1])
-        return int(keys[-1]) if len(keys) else 0
+        if getattr(self, "_keyframe_numbers", None) is None:
+            self._keyframe_numbers = np.flatnonzero(self.keyframe)
+        at = int(np.searchsorted(self._keyframe_numbers, frame, side="right")) - 1
+        return int(self._keyframe_numbers[at]) if at >= 0 else 0
 
     def to_arrays(self) -> dict:
         return {
@@ -97,12 +99,13 @@ def _finish(path, pts, keyframe, durations, **fields) -> VideoIndex:
     pts = np.asarray(pts, np.int64)[order]
     keep = np.ones(len(pts), bool)
     keep[1:] = pts[1:] != pts[:-1]  # duplicate time stamps: keep the first
-    pts, keyframe = pts[keep], np.asarray(keyframe, bool)[order][keep]
+    pts, keyframe = pts[keep], np.asarray(keyframe).astype(bool)[order][keep]
     last = int(np.asarray(durations, np.int64)[order][keep][-1])
     if last <= 0:
         last = int(np.median(np.diff(pts))) if len(pts) > 1 else 1
     if not keyframe.any():
         keyframe[0] = True
+    fields["rotation"] = float(fields["rotation"]) % 360.0
     return VideoIndex(pts=pts, keyframe=keyframe, last_duration=max(last, 1), **fields)
 
 
@@ -129,6 +132,8 @@ def scan_pyav(path: str) -> VideoIndex:
                 durations.append(packet.duration or 0)
         except Exception:
             pass  # a truncated or corrupt tail: keep the frames before it
+        if not pts:
+            raise VideoError(path, "the video stream has no frames")
         ctx = stream.codec_context
         try:  # the display matrix reaches PyAV on frames only; decoding one also proves the stream
             container.seek(0, stream=stream)
@@ -138,7 +143,7 @@ def scan_pyav(path: str) -> VideoIndex:
         return _finish(path, pts, keyframe, durations,
                        time_base=(stream.time_base.numerator, stream.time_base.denominator),
                        width=ctx.width, height=ctx.height, rotation=float(first.rotation or 0.0),
-                       codec=ctx.name, stream_index=stream.index)
+                       codec=ctx.codec.canonical_name, stream_index=stream.index)
 
 
 def scan_native(path: str) -> VideoIndex:
@@ -148,7 +153,7 @@ def scan_native(path: str) -> VideoIndex:
         raw = sampler.scan(path)
     except RuntimeError as err:
         raise VideoError(path, str(err)) from None
-    return _finish(path, raw["pts"], raw["keyframe"], raw["duration"],
+    return _finish(path, raw["pts"].numpy(), raw["keyframe"].numpy(), raw["duration"].numpy(),
                    time_base=tuple(raw["time_base"]), width=raw["width"], height=raw["height"],
                    rotation=raw["rotation"], codec=raw["codec"], stream_index=raw["stream_index"])
 
@@ -170,10 +175,18 @@ def _load(path: str, cache: str, stat) -> VideoIndex | None:
             if int(arrays["version"]) != INDEX_VERSION:
                 return None
             index = VideoIndex.from_arrays(arrays)
-    except (OSError, KeyError, ValueError):
+    except Exception:  # missing, unreadable or foreign file: rebuild it
         return None
     fresh = (index.file_size, index.file_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     return index if fresh else None
+
+
+def publish(tmp: str, final: str) -> None:
+    """Give a finished temporary file the usual permissions and move it into place atomically."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
 
 
 def save_index(index: VideoIndex, cache: str) -> None:
@@ -183,7 +196,7 @@ def save_index(index: VideoIndex, cache: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **index.to_arrays())
-        os.replace(tmp, cache)
+        publish(tmp, cache)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

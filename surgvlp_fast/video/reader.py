@@ -112,7 +112,7 @@ class VideoReader:
         frames = self._decode_numbers(unique)
         turns = 0 if self.decoder_rotates else self._index.quarter_turns
         frames = finish_frames(frames, turns, crop, size)
-        frames = frames[torch.from_numpy(inverse.reshape(-1).astype(np.int64))]
+        frames = frames.index_select(0, torch.from_numpy(inverse.reshape(-1).astype(np.int64)))
         frames = arrange(frames, flip, layout)
         return frames if frames.device == self.device else frames.to(self.device)
 

@@ -5,14 +5,14 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
-from conftest import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
+from eval_fakes import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
                       make_videos)
 from surgvlp_fast.evaluation.cholect50 import triplet_map_scores, zero_shot_triplets
 from surgvlp_fast.evaluation.features import (EvalVideo, encode_class_prompts, encode_frames, encode_texts,
                                               smooth_features)
 from surgvlp_fast.evaluation.linear_probe import FeatureCache, ProbeOptions, linear_probe, select_videos, video_features
 from surgvlp_fast.evaluation.retrieval import Segment, retrieval
-from surgvlp_fast.evaluation.zero_shot import zero_shot_phase
+from surgvlp_fast.evaluation.zero_shot import zero_shot_phase, zero_shot_phase_windows
 
 NAMES = [f"phase {c}" for c in range(NUM_CLASSES)]
 
@@ -35,6 +35,26 @@ def test_zero_shot_phase_is_exact_and_drops_no_frame(tokenizer):
     assert result.metrics["f1"] == pytest.approx(100 * np.mean([f1_score(l, s, average="macro") for l, s in expected.values()]))
     assert result.metrics["frames"] == 71
     assert list(result.per_video) == ["v0", "v1", "v2"]
+
+
+def test_smoothing_windows_share_one_encoding(tokenizer):
+    videos = make_videos([80, 60], seed=2, misread=0.2)
+    model = OracleEncoder(tokenizer)
+    both = zero_shot_phase_windows(model, tokenizer, videos, PROMPTS, NAMES, windows=(1, 3))
+    assert model.frame_calls == 140
+    for window in (1, 3):
+        alone = zero_shot_phase(OracleEncoder(tokenizer), tokenizer, videos, PROMPTS, NAMES, smooth_window=window)
+        assert both[window].metrics == alone.metrics
+    assert both[3].metrics["accuracy"] > both[1].metrics["accuracy"]  # misreads are mostly isolated frames
+
+
+def test_preload_keeps_frames_and_labels():
+    from surgvlp_fast.evaluation.features import preload
+
+    (video,) = make_videos([7], seed=1)
+    loaded = preload(video)
+    assert loaded.video_id == video.video_id and loaded.labels is video.labels
+    torch.testing.assert_close(loaded.frames.frames, torch.stack([video.frames[i] for i in range(7)]))
 
 
 def test_prompt_ensembles_average_normalised_embeddings(tokenizer):

@@ -1,0 +1,127 @@
+"""The loss API around the kernels: half-precision inputs, module forms, backend choice, and bad
+input that must raise a clear error (never crash)."""
+import pytest
+import torch
+from contrastive_cases import FAST_BACKENDS, LOSSES, as_tuple, fresh_seed, make_case, needs_native
+
+from surgvlp_fast import losses
+from surgvlp_fast._native import native_submodule
+from surgvlp_fast.losses import reference
+
+# Loss tolerance of float16 / bfloat16 inputs against the float64 reference on the same
+# (rounded) values: the fast paths accumulate in float32, so the error is that of rounding
+# the normalised embeddings to the input dtype.
+HALF_TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 2e-2}
+
+
+@pytest.mark.parametrize("dtype", list(HALF_TOLERANCE), ids=str)
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_half_inputs_accumulate_in_float32(backend, loss, dtype):
+    seed = fresh_seed()
+    leaves, build = make_case(loss, 47, 31, 3, dtype, local=False, seed=seed)
+    fast = as_tuple(getattr(losses, loss)(*build(*leaves)[0], backend=backend))
+    exact = as_tuple(getattr(reference, loss)(*(x.detach().double() for x in leaves)))
+    for f, r in zip(fast, exact):
+        assert f.dtype == torch.float32
+        rel = abs(f.item() - r.item()) / max(1.0, abs(r.item()))
+        assert rel < HALF_TOLERANCE[dtype], f"{loss} {dtype} seed={seed}: relative error {rel:.2e}"
+    grads = torch.autograd.grad(sum(fast), leaves)
+    assert all(g.dtype == dtype and torch.isfinite(g).all() for g in grads)
+
+
+@needs_native
+def test_module_forms_match_functions():
+    v, t = torch.randn(9, 7), torch.randn(9, 7)
+    cands = torch.randn(9, 3, 7)
+    torch.testing.assert_close(losses.MILNCELoss()(v, cands), losses.milnce_loss(v, cands, backend="reference"))
+    torch.testing.assert_close(losses.CLIPLoss(0.2)(v, t), losses.clip_loss(v, t, 0.2, backend="reference"))
+    torch.testing.assert_close(losses.NTXLoss(0.6, 0.2)(v, t), losses.ntx_loss(v, t, 0.6, 0.2, backend="reference"))
+    torch.testing.assert_close(losses.SimCLRLoss(0.3)(v, t), losses.simclr_loss(v, t, 0.3, backend="reference"))
+    vt, tv = losses.InfoNCELoss(0.1)(v, t)
+    torch.testing.assert_close(0.5 * (vt + tv), losses.clip_loss(v, t, backend="reference"))
+
+
+def test_environment_variable_forces_the_backend(monkeypatch):
+    v, t = torch.randn(5, 4), torch.randn(5, 4)
+    monkeypatch.setenv("SURGVLP_FAST_BACKEND", "reference")
+    torch.testing.assert_close(losses.clip_loss(v, t, backend="cpu"), reference.clip_loss(v, t))
+    monkeypatch.setenv("SURGVLP_FAST_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="SURGVLP_FAST_BACKEND"):
+        losses.clip_loss(v, t)
+
+
+def test_unavailable_backend_is_a_clear_error():
+    v, t = torch.randn(5, 4), torch.randn(5, 4)
+    with pytest.raises(RuntimeError, match="'cuda'"):
+        losses.clip_loss(v, t, backend="cuda")
+    if native_submodule("losses") is None:
+        with pytest.raises(RuntimeError, match="compiled core"):
+            losses.clip_loss(v, t, backend="cpu")
+
+
+def _bad_cases():
+    v, t, c = torch.randn(6, 5), torch.randn(6, 5), torch.randn(6, 3, 5)
+    nan = v.clone()
+    nan[2, 1] = float("nan")
+    return [
+        ("clip_loss", (v, t[:4]), {}, ValueError, "t has 4 rows, expected 6"),
+        ("clip_loss", (v, torch.randn(6, 4)), {}, ValueError, "embedding width"),
+        ("clip_loss", (v, t.double()), {}, TypeError, "same dtype|one dtype"),
+        ("clip_loss", (v, t.long()), {}, TypeError, "float32"),
+        ("clip_loss", (v, t.to("meta")), {}, ValueError, "is on meta"),
+        ("clip_loss", (v[:0], t[:0]), {}, ValueError, "empty"),
+        ("clip_loss", (nan, t), {}, ValueError, "NaN"),
+        ("clip_loss", (v, t), {"temperature": 0.0}, ValueError, "temperature"),
+        ("clip_loss", (v, t), {"v_all": v, "t_all": t, "offset": 1}, ValueError, "offset 1"),
+        ("clip_loss", (v, t), {"offset": 2}, ValueError, "without the gathered batch"),
+        ("milnce_loss", (v, t), {}, ValueError, r"\(B, K, d\)"),
+        ("milnce_loss", (v, c), {"t_all": torch.randn(12, 2, 5), "offset": 0}, ValueError, "candidates"),
+        ("milnce_loss", (v.unsqueeze(0), c), {}, ValueError, r"\(B, d\)"),
+        ("simclr_loss", (v, t), {"a_all": torch.randn(6, 5), "b_all": torch.randn(7, 5)}, ValueError, "rows"),
+        ("ntx_loss", (v, t), {"backend": "fastest"}, ValueError, "not one of"),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["reference", pytest.param("cpu", marks=needs_native)])
+@pytest.mark.parametrize("case", _bad_cases(), ids=lambda c: f"{c[0]}:{c[4]}")
+def test_bad_input_raises_clear_error(case, backend):
+    loss, args, kwargs, error, message = case
+    kwargs = {"backend": backend, **kwargs}
+    with pytest.raises(error, match=message):
+        getattr(losses, loss)(*args, **kwargs)
+
+
+@needs_native
+def test_non_contiguous_inputs_are_accepted():
+    v, t = torch.randn(5, 8), torch.randn(8, 5).T
+    assert not t.is_contiguous()
+    torch.testing.assert_close(losses.clip_loss(v, t, backend="cpu"), reference.clip_loss(v, t))
+    c = torch.randn(3, 5, 4).transpose(0, 1)
+    torch.testing.assert_close(losses.milnce_loss(v[:, :4], c, backend="cpu"), reference.milnce_loss(v[:, :4], c))
+
+
+@needs_native
+def test_native_kernel_checks_its_inputs():
+    """The compiled functions check everything themselves: a bad call raises, never crashes."""
+    kernels = native_submodule("losses")
+    x, y = torch.randn(4, 3), torch.randn(6, 3)
+    calls = [
+        (lambda: kernels.lse_forward(x, torch.randn(6, 4), 1.0, 1, True, False), "same embedding width"),
+        (lambda: kernels.lse_forward(x, torch.randn(3, 6).T, 1.0, 1, True, False), "contiguous"),
+        (lambda: kernels.lse_forward(x, y.double(), 1.0, 1, True, False), "same dtype"),
+        (lambda: kernels.lse_forward(x[:0], y, 1.0, 1, True, False), "empty"),
+        (lambda: kernels.lse_forward(x.int(), y.int(), 1.0, 1, True, False), "float32"),
+        (lambda: kernels.lse_forward(x.unsqueeze(0), y, 1.0, 1, True, False), "2-D"),
+        (lambda: kernels.lse_forward(x, y, 1.0, 4, True, True), "divide"),
+        (lambda: kernels.lse_forward(x, y, float("nan"), 1, True, False), "scale"),
+        (lambda: kernels.lse_forward(x, y, 1.0, 1, False, False), "ask for"),
+        (lambda: kernels.lse_forward(x * float("nan"), y, 1.0, 1, True, False), "NaN"),
+        (lambda: kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, 1, 2, 6])), "outside"),
+        (lambda: kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, 1])), "one column index"),
+        (lambda: kernels.lse_backward(x, y, 1.0, 1, torch.zeros(3), None, torch.zeros(3), None), r"shape \(4\)"),
+        (lambda: kernels.lse_backward(x, y, 1.0, 1, None, None, torch.zeros(4), None), "without row_lse"),
+    ]
+    for call, message in calls:
+        with pytest.raises(RuntimeError, match=message):
+            call()
