@@ -1,6 +1,6 @@
 """`surgvlp-fast eval`: evaluate a checkpoint (ours or a released .pth) on frozen protocols.
 
-    surgvlp-fast eval --checkpoint work/checkpoint_last.pt --data-root data --protocol cholec80 --out results/
+    surgvlp-fast eval --checkpoint runs/peskavlp/checkpoints/step000012000.pt --data-root data --protocol cholec80 --out results/
     surgvlp-fast eval --checkpoint PeskaVLP.pth --config configs/peskavlp.yaml model.text.path=/models/Bio_ClinicalBERT \
         --data-root data --protocol cholec80 --protocol autolaparo --protocol cholect50 --out results/
 """
@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .protocols import PROTOCOLS
+from .protocols import PROTOCOLS, get_protocol
 
 
 def add_arguments(parser):
@@ -75,12 +75,17 @@ def run(args) -> int:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     options = parse_options(args.option)
     started = time.perf_counter()
-    model, tokenizer, _ = load_model(args.checkpoint, _config_path(args), args.overrides, device)
+    model, tokenizer, cfg = load_model(args.checkpoint, _config_path(args), args.overrides, device)
     results = {}
     for name in args.protocol:
         print(f"[eval] {name} ...", flush=True)
         t0 = time.perf_counter()
-        results[name] = evaluate(name, model, tokenizer, args.data_root, EvalOptions.from_mapping(options, name), device)
+        protocol_options = EvalOptions.from_mapping(options, name)
+        longest = cfg.model.text.max_positions
+        if not protocol_options.max_length and get_protocol(name).max_length > longest:
+            print(f"[eval] {name}: prompts cut to the text model's {longest} positions", flush=True)
+            protocol_options.max_length = longest
+        results[name] = evaluate(name, model, tokenizer, args.data_root, protocol_options, device)
         print(f"[eval] {name} done in {time.perf_counter() - t0:.1f} s", flush=True)
     print(summary_table(results, title=f"Evaluation of {args.checkpoint}"))
     written = write_report(results, args.out, extra={"checkpoint": os.path.abspath(args.checkpoint),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from typing import Mapping
 import torch
 
 from . import reports
-from .datasets import EvalTransform, cholect50_videos, phase_videos
 from .protocols import Protocol, get_protocol, parse_video_list
 
 
@@ -26,6 +26,7 @@ class EvalOptions:
     resize: str = "360x640"      # frames are resized to HxW (aspect not kept), then centre-cropped
     crop: int = 224
     videos: str = ""             # e.g. "49-55": a subset of the test videos ("" = the protocol's)
+    train_videos: str = ""       # linear probe: training videos ("" = the protocol's train+val)
     prompts: str = ""            # a prompt file: one line per class, several prompts split by " | "
     smooth_window: int = 1       # phase: moving average of frame embeddings over this many frames (1 = off)
     frame_offset: int = -1       # -1 = the dataset's (Cholec80 +1, AutoLaparo 0); 1 = the reference's
@@ -88,6 +89,25 @@ def _test_videos(protocol: Protocol, options: EvalOptions) -> list[int]:
     return parse_video_list(options.videos) if options.videos else resources.split_videos(protocol.dataset, "test")
 
 
+def phase_videos(data_root: str, dataset: str, numbers, options: EvalOptions) -> list:
+    """Cholec80 / AutoLaparo videos (surgvlp_fast.data.downstream) with the evaluation transform."""
+    from surgvlp_fast.data.downstream import phase_video
+    from surgvlp_fast.data.transforms import eval_transform
+
+    transform = functools.partial(eval_transform, resize=options.resize_hw(), crop=options.crop)
+    offset = None if options.frame_offset < 0 else options.frame_offset
+    return [phase_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
+
+
+def cholect50_videos(data_root: str, numbers, options: EvalOptions) -> list:
+    """CholecT50 videos; frames centre-cropped to a square and resized to `crop` (reference §2.7)."""
+    from surgvlp_fast.data.downstream import cholect50_video
+    from surgvlp_fast.data.transforms import square_eval_transform
+
+    transform = functools.partial(square_eval_transform, size=options.crop)
+    return [cholect50_video(data_root, n, transform) for n in numbers]
+
+
 def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions = EvalOptions(), device="cpu",
              distributed: bool = False):
     """Run one protocol; returns the runner's result object (PhaseResult, TripletResult or a probe dict).
@@ -95,15 +115,13 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
     from surgvlp_fast.data import resources
 
     protocol = get_protocol(name)
-    transform = EvalTransform(options.resize_hw(), options.crop)
-    offset = None if options.frame_offset < 0 else options.frame_offset
     common = dict(batch_size=options.batch_size, device=device, num_workers=options.num_workers,
                   amp_dtype=_amp_dtype(options))
     max_length = options.max_length or protocol.max_length
     if protocol.kind == "phase":
         from .zero_shot import zero_shot_phase
 
-        videos = phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), transform, offset)
+        videos = phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), options)
         return zero_shot_phase(model, tokenizer, videos, _prompts(protocol, options), resources.phase_names(protocol.dataset),
                                name=name, max_length=max_length, smooth_window=options.smooth_window,
                                distributed=distributed, **common)
@@ -113,7 +131,7 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
         vocabulary = resources.cholect50_vocabulary()
         texts = {key: [resources.readable(n) for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
         texts["triplet"] = resources.read_triplet_prompts()
-        videos = cholect50_videos(data_root, _test_videos(protocol, options), transform)
+        videos = cholect50_videos(data_root, _test_videos(protocol, options), options)
         return zero_shot_triplets(model, tokenizer, videos, texts, name=name, max_length=max_length,
                                   absent=options.absent_ap, distributed=distributed, **common)
     if protocol.kind == "retrieval":
@@ -126,16 +144,17 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
         return {"name": name, "metrics": retrieval(model, tokenizer, levels, max_length=max_length, device=device)}
     from .linear_probe import FeatureCache, ProbeOptions, linear_probe, video_features
 
-    train_numbers = resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val")
+    train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
+                     resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val"))
     cache = FeatureCache(options.cache_dir, options.model_key) if options.cache_dir else None
     key = f"{protocol.dataset}-{options.resize}-{options.crop}"
     was_training = model.training
     model.eval()
     try:
-        train = video_features(model, phase_videos(data_root, protocol.dataset, train_numbers, transform, offset),
+        train = video_features(model, phase_videos(data_root, protocol.dataset, train_numbers, options),
                                cache=cache, dataset_key=key, **common)
-        test = video_features(model, phase_videos(data_root, protocol.dataset, _test_videos(protocol, options),
-                                                  transform, offset), cache=cache, dataset_key=key, **common)
+        test = video_features(model, phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), options),
+                              cache=cache, dataset_key=key, **common)
     finally:
         model.train(was_training)
     probe = ProbeOptions(options.probe_lr, options.probe_weight_decay, options.probe_momentum, options.probe_epochs,
@@ -200,10 +219,10 @@ def write_report(results: Mapping[str, object], out_dir: str | os.PathLike, extr
         if hasattr(result, "per_video") and hasattr(result, "class_names"):
             written[f"{name} ribbons"] = reports.plot_phase_ribbons(
                 out_dir / f"{name}_ribbons.png", result.per_video, result.class_names,
-                title=f"{name}: ground truth vs zero-shot prediction")
+                title=f"{result.name}: ground truth vs prediction")
             written[f"{name} confusion"] = reports.plot_confusion(
                 out_dir / f"{name}_confusion.png", result.metrics["confusion"], result.class_names,
-                title=f"{name}: confusion (row-normalised)")
+                title=f"{result.name}: confusion (row-normalised)")
     payload = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {}),
                "results": {name: metrics_of(r) for name, r in results.items()}}
     written["json"] = reports.write_json(out_dir / "results.json", payload)

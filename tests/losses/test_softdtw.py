@@ -75,12 +75,22 @@ def test_cpu_analytical_backward_gradcheck(softmin, reverse):
 
 
 @needs_triton
-@pytest.mark.parametrize("softmin", ["prob", "standard"])
-def test_triton_analytical_backward_gradcheck(softmin):  # the interpreter is slow: one tiny case each
+def test_triton_analytical_backward_gradcheck():  # the interpreter is slow: one tiny case
     cost, mask = random_problem(2, 3, 3, seed=4)
     cost.requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda c: soft_dtw(c, mask, 0.3, softmin, reverse=True, backend="triton"), (cost,))
+        lambda c: soft_dtw(c, mask, 0.3, "prob", reverse=True, backend="triton"), (cost,))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_half_precision_costs_are_computed_in_float32(backend):
+    cost, mask = random_problem(3, 5, 4, seed=10)
+    half = cost.to(torch.bfloat16).requires_grad_()
+    values = soft_dtw(half, mask, 0.1, "prob", backend=backend)
+    values.sum().backward()
+    assert values.dtype == torch.bfloat16 and half.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(values.double(), soft_dtw_loop(half.detach().double(), mask), rtol=1e-2, atol=1e-2)
+    assert torch.isfinite(half.grad.float()).all()
 
 
 def test_wavefront_matches_loop_on_prefix_masks_and_wide_tables():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from training_launch import ROOT, run_env
+from training_helpers import ROOT, run_env
 from surgvlp_fast import cli
 from surgvlp_fast.training.checkpoint import latest_checkpoint
 

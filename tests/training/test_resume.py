@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from training_launch import ROOT, run_env, run_toy, toy_command
+from training_helpers import ROOT, run_env, run_toy, toy_command
 from surgvlp_fast.training.checkpoint import latest_checkpoint, list_checkpoints
 
 ARGS = ["--levels", "clip,video", "schedule.mode=batch", "schedule.batches.clip=2", "schedule.batches.video=1",
