@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-import toy
+import training_toy as toy
 from surgvlp_fast.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.training.trainer import NonFiniteLoss, Trainer
