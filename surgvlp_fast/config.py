@@ -272,6 +272,8 @@ def validate(cfg: Config) -> Config:
     if not text.projection and not text.path and text.hidden_size != cfg.model.embed_dim:
         raise ConfigError(f"model.text.hidden_size {text.hidden_size} != model.embed_dim {cfg.model.embed_dim}: "
                           "set model.text.projection: true or make them equal")
+    if not text.path and not 1 <= text.last_n_layers <= text.num_layers + 1:
+        raise ConfigError(f"model.text.last_n_layers={text.last_n_layers} but model.text.num_layers={text.num_layers}")
     if not (text.path or text.tokenizer or cfg.data.tokenizer):
         raise ConfigError("model.text.path or model.text.tokenizer must name a local folder")
     return cfg

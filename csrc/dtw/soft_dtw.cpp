@@ -19,10 +19,11 @@ namespace {
 template <typename scalar_t, bool kStandard>
 inline scalar_t softmin3(const scalar_t n[3], scalar_t gamma, scalar_t inv_gamma, scalar_t grad[3]) {
   const scalar_t low = std::min(n[0], std::min(n[1], n[2]));
-  scalar_t w[3];
+  scalar_t gap[3], w[3];
   scalar_t total = 0;
   for (int m = 0; m < 3; ++m) {
-    w[m] = std::exp(-(n[m] - low) * inv_gamma);
+    gap[m] = n[m] - low;
+    w[m] = std::exp(-gap[m] * inv_gamma);
     total += w[m];
   }
   for (int m = 0; m < 3; ++m) w[m] /= total;
@@ -30,10 +31,12 @@ inline scalar_t softmin3(const scalar_t n[3], scalar_t gamma, scalar_t inv_gamma
     for (int m = 0; m < 3; ++m) grad[m] = w[m];
     return low - gamma * std::log(total);
   }
-  scalar_t value = 0;  // Σ w n, the `dtw_prob` soft-min
-  for (int m = 0; m < 3; ++m) value += w[m] == 0 ? scalar_t(0) : w[m] * n[m];
-  for (int m = 0; m < 3; ++m) grad[m] = w[m] == 0 ? scalar_t(0) : w[m] * (1 - (n[m] - value) * inv_gamma);
-  return value;
+  // Σ w n (`dtw_prob`) written as low + Σ w (n − low): the gaps are small where the weights are
+  // not 0, which keeps float32 precise (n and the value are sums of many costs).
+  scalar_t mean_gap = 0;
+  for (int m = 0; m < 3; ++m) mean_gap += w[m] == 0 ? scalar_t(0) : w[m] * gap[m];
+  for (int m = 0; m < 3; ++m) grad[m] = w[m] == 0 ? scalar_t(0) : w[m] * (1 - (gap[m] - mean_gap) * inv_gamma);
+  return low + mean_gap;
 }
 
 // Column of the cost matrix read by DTW column k (0-based) of a sample with n steps.

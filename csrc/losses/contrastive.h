@@ -20,7 +20,7 @@ std::tuple<at::Tensor, at::Tensor> lse_forward_cpu(const at::Tensor& x, const at
                                                    int64_t group, bool want_row, bool want_col,
                                                    const at::Tensor& exclude);
 
-// Returns (dX, dY) in the dtype of x and y. Undefined grad_row / grad_col mean zero.
+// Returns (dX, dY) in the compute dtype. Undefined grad_row / grad_col mean zero.
 std::tuple<at::Tensor, at::Tensor> lse_backward_cpu(const at::Tensor& x, const at::Tensor& y, double scale,
                                                     int64_t group, const at::Tensor& row_lse,
                                                     const at::Tensor& col_lse, const at::Tensor& grad_row,

@@ -196,10 +196,9 @@ std::tuple<at::Tensor, at::Tensor> lse_backward_cpu(const at::Tensor& x, const a
                                                     const at::Tensor& grad_col, const at::Tensor& exclude) {
   const auto type = compute_type(x);
   const at::Tensor xc = x.detach().to(type).contiguous(), yc = y.detach().to(type).contiguous();
-  auto grads = type == at::kDouble
-                   ? backward_impl<double>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude))
-                   : backward_impl<float>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
-  return {std::get<0>(grads).to(x.scalar_type()), std::get<1>(grads).to(y.scalar_type())};
+  if (type == at::kDouble)
+    return backward_impl<double>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
+  return backward_impl<float>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
 }
 
 }  // namespace surgvlp::losses

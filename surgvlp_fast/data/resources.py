@@ -60,7 +60,3 @@ def read_triplet_prompts(path: str | None = None) -> list[str]:
     lines = read_lines(path or resource_path("cholec_triplet.txt"))
     return [line.rsplit(":", 1)[-1].replace(",", " ").replace("_", " ").strip() for line in lines]
 
-
-def readable(name: str) -> str:
-    """`cystic_plate` -> `cystic plate`, `null_verb` -> `null verb`."""
-    return name.replace("_", " ")

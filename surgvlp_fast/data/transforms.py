@@ -21,11 +21,11 @@ GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # as torchvision's tensor ops
 
 
 def normalize(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 or [0, 1] float frames (..., 3, H, W) -> ImageNet-normalised float32."""
-    x = frames.float() / 255 if frames.dtype == torch.uint8 else frames.float()
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    """uint8 or [0, 1] float frames (..., 3, H, W) -> ImageNet-normalised float32 (one fused pass)."""
+    scale = 1 / (255 * torch.tensor(IMAGENET_STD)) if frames.dtype == torch.uint8 else 1 / torch.tensor(IMAGENET_STD)
+    bias = -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)
+    shape = (3, 1, 1)
+    return torch.addcmul(bias.view(shape).to(frames.device), frames.float(), scale.view(shape).to(frames.device))
 
 
 def _uniform(n, low, high, generator):
@@ -77,35 +77,12 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x.unbind(1)
-    return (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b).unsqueeze(1)
+    """(N, 3, H, W) -> (N, 1, H, W) luma, as one 1x1 convolution."""
+    return F.conv2d(x, torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1))
 
 
 def _blend(a, b, ratio):
     return (ratio * a + (1 - ratio) * b).clamp(0, 1)
-
-
-def _rgb_to_hsv(x):
-    r, g, b = x.unbind(1)
-    maxc, _ = x.max(1)
-    minc, _ = x.min(1)
-    delta = maxc - minc
-    s = delta / torch.where(maxc == 0, torch.ones_like(maxc), maxc)
-    safe = torch.where(delta == 0, torch.ones_like(delta), delta)
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(delta == 0, torch.zeros_like(h), (h / 6.0) % 1.0)
-    return h, s, maxc
-
-
-def _hsv_to_rgb(h, s, v):
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    i = i.long() % 6
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    choices = torch.stack([torch.stack(c, 1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
-    index = i.unsqueeze(1).expand(-1, 3, -1, -1).unsqueeze(0)  # (1, N, 3, H, W)
-    return choices.gather(0, index).squeeze(0)
 
 
 def adjust_brightness(x, factor):
@@ -122,8 +99,21 @@ def adjust_saturation(x, factor):
 
 
 def adjust_hue(x, shift):
-    h, s, v = _rgb_to_hsv(x)
-    return _hsv_to_rgb((h + shift.view(-1, 1, 1)) % 1.0, s, v)
+    """torchvision's hue shift (RGB -> HSV, h += shift, -> RGB) in a closed form with few passes:
+    value and chroma are kept, and channel n in (R, G, B) = (5, 3, 1) is
+    v - c·clamp(min(k, 4 - k), 0, 1) with k = (n + 6h) mod 6."""
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    v = torch.maximum(torch.maximum(r, g), b)
+    c = v - torch.minimum(torch.minimum(r, g), b)
+    safe = c.clamp(min=1e-12)
+    h6 = torch.where(v == r, (g - b) / safe, torch.where(v == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+    h6 = h6.add_(6.0 * shift.view(-1, 1, 1)).remainder_(6.0)
+    out = torch.empty_like(x)
+    for channel, n in enumerate((5.0, 3.0, 1.0)):
+        k = (h6 + n).remainder_(6.0)
+        torch.minimum(k, 4.0 - k, out=k).clamp_(0, 1)
+        torch.sub(v, k.mul_(c), out=out[:, channel])
+    return out
 
 
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -138,6 +128,10 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="reflect"), kernel[:, None, None, :], groups=n * c)
     flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="reflect"), kernel[:, None, :, None], groups=n * c)
     return flat.reshape(n, c, h, w)
+
+
+JITTER_OPS = (("brightness", adjust_brightness), ("contrast", adjust_contrast),
+              ("saturation", adjust_saturation), ("hue", adjust_hue))
 
 
 class ClipAugmentation:
@@ -182,29 +176,47 @@ class ClipAugmentation:
         out = self.apply(x, self.sample_parameters(b, t, h, w, generator))
         return normalize(out).reshape(b, t, c, *out.shape[-2:])
 
-    def apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
-        """x (N, 3, H, W) float in [0, 1] -> augmented (N, 3, S, S) in [0, 1]."""
-        device = x.device
-        x = resized_crop(x, params["boxes"], self.size or x.shape[-2:]).clamp(0, 1)
-        factors = {"brightness": params["brightness"], "contrast": params["contrast"],
-                   "saturation": params["saturation"], "hue": params["hue"]}
-        ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
-        names = ("brightness", "contrast", "saturation", "hue")
-        jitter = params["jitter"]
-        for stage in range(4):  # each jittered frame applies its stage-th adjustment
-            for op_index, (op, name) in enumerate(zip(ops, names)):
-                rows = torch.nonzero(jitter & (params["order"][:, stage] == op_index)).flatten()
-                if len(rows):
-                    rows_d = rows.to(device)
-                    x[rows_d] = op(x[rows_d], factors[name][rows].to(device, x.dtype))
-        gray = params["gray"].to(device)
-        x = torch.where(gray.view(-1, 1, 1, 1), _gray(x).expand_as(x), x)
+    def apply(self, x: torch.Tensor, params: dict, chunk: int | None = None) -> torch.Tensor:
+        """x (N, 3, H, W) float in [0, 1] -> augmented (N, 3, S, S) in [0, 1].
+
+        chunk: frames processed together (default: 8 on the CPU, where small chunks stay in cache,
+        all at once on a GPU)."""
+        chunk = chunk or (len(x) if x.is_cuda else 8)
+        out = [self._apply(x[i:i + chunk], {k: v[i:i + chunk] for k, v in params.items()})
+               for i in range(0, len(x), chunk)]
+        return torch.cat(out)
+
+    def _apply(self, x: torch.Tensor, params: dict) -> torch.Tensor:
+        x = resized_crop(x, params["boxes"], self.size or x.shape[-2:]).clamp_(0, 1)
+        if x.is_cuda:
+            self._jitter_batched(x, params)
+        else:  # frame by frame: no gathers, each frame stays in cache
+            for i in torch.nonzero(params["jitter"]).flatten().tolist():
+                frame = x[i:i + 1]
+                for op_index in params["order"][i].tolist():
+                    name, op = JITTER_OPS[op_index]
+                    frame = op(frame, params[name][i:i + 1].to(x.dtype))
+                x[i:i + 1] = frame
+        rows = torch.nonzero(params["gray"]).flatten().to(x.device)
+        if len(rows):
+            x[rows] = _gray(x[rows]).expand(-1, 3, -1, -1)
         rows = torch.nonzero(params["blur"]).flatten()
         if len(rows):
-            rows_d = rows.to(device)
-            x[rows_d] = gaussian_blur(x[rows_d], params["sigma"][rows])
-        flip = params["flip"].to(device)
-        return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            x[rows.to(x.device)] = gaussian_blur(x[rows.to(x.device)], params["sigma"][rows])
+        rows = torch.nonzero(params["flip"]).flatten().to(x.device)
+        if len(rows):
+            x[rows] = x[rows].flip(-1)
+        return x
+
+    @staticmethod
+    def _jitter_batched(x: torch.Tensor, params: dict):
+        """Stage by stage, each jittered frame applies its stage-th adjustment (GPU path)."""
+        for stage in range(4):
+            for op_index, (name, op) in enumerate(JITTER_OPS):
+                rows = torch.nonzero(params["jitter"] & (params["order"][:, stage] == op_index)).flatten()
+                if len(rows):
+                    rows_d = rows.to(x.device)
+                    x[rows_d] = op(x[rows_d], params[name][rows].to(x.device, x.dtype))
 
 
 def make_views(video: torch.Tensor, n_aug: int = 2, generator: torch.Generator | None = None,

@@ -3,21 +3,21 @@
 Same names, arguments and results as `reference.py` (the local-loss form: local rows against
 the gathered columns `*_all`, row i's positive at column `offset + i`; mean over local rows),
 plus `backend="auto" | "reference" | "cpu" | "triton" | "cuda"` (`SURGVLP_FAST_BACKEND` forces
-one; see `surgvlp_fast.backends`). The fast backends never build a similarity matrix: they take
-the O(B) log-sum-exp statistics of `fused.fused_lse` and add the positives in plain PyTorch.
+one; see `surgvlp_fast.backends`). The fast backends never build a similarity matrix: each
+term is one `fused.fused_contrastive` node (normalisation, O(B) log-sum-exp statistics and the
+positives), and the loss is a few O(B) operations on its outputs.
 
-float16 / bfloat16 inputs: normalisation and every reduction run in float32, the tile GEMMs
-take the inputs' dtype with float32 accumulation, and the loss is float32.
+float16 / bfloat16 inputs: norms and every reduction run in float32, the tile GEMMs take the
+normalised inputs in their dtype with float32 accumulation, and the loss is float32.
 """
 import math
 
 import torch
-import torch.nn.functional as F
 
 from surgvlp_fast._native import native_submodule
 from surgvlp_fast.backends import cuda_kernels_available, resolve_backend, triton_available
 from surgvlp_fast.losses import reference
-from surgvlp_fast.losses.fused import fused_lse
+from surgvlp_fast.losses.fused import fused_contrastive
 
 _FLOAT_TYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -46,8 +46,15 @@ def _check_inputs(fn: str, tensors: dict, width_dim: int = -1) -> None:
         if t.shape[-1] != first.shape[-1]:
             raise ValueError(f"{fn}: {name} has embedding width {t.shape[-1]} but {first_name} has "
                              f"{first.shape[-1]}")
-        if not bool(torch.isfinite(t.detach()).all()):
+        if not _all_finite(t.detach()):
             raise ValueError(f"{fn}: {name} contains NaN or infinite values")
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """NaN and ±inf reach the sum; an elementwise test (several input-sized temporaries) runs only
+    when the sum is not finite, which may also be an overflow of finite values."""
+    total = t.sum(dtype=torch.float64 if t.dtype == torch.float64 else torch.float32)
+    return bool(torch.isfinite(total)) or bool(torch.isfinite(t).all())
 
 
 def _check_shape(fn: str, name: str, t, dims: int, rows: int | None = None) -> None:
@@ -79,18 +86,6 @@ def _check_temperature(fn: str, temperature) -> float:
     return float(temperature)
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
-    """n(x) computed in float32 (or float64), returned in x's dtype for the kernel's GEMMs."""
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
-    return F.normalize(x.to(compute), dim=-1).to(x.dtype)
-
-
-def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Row-wise dot products in float32 (float64 for float64)."""
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
-    return (x.to(compute) * y.to(compute)).sum(-1)
-
-
 def infonce_directional(v, t, temperature=0.1, *, v_all=None, t_all=None, offset=0, backend="auto"):
     """(CE(S), CE(Sᵀ)) of S = n(v) n(t)ᵀ / τ; in the local form CE(S) is n(v) against n(t_all) and
     CE(Sᵀ) n(t) against n(v_all). Single-process: both terms come from one pass over S."""
@@ -105,18 +100,16 @@ def infonce_directional(v, t, temperature=0.1, *, v_all=None, t_all=None, offset
     chosen = pick_backend(backend, v.device, fn)
     if chosen == "reference":
         return reference.infonce_directional(v, t, tau, v_all=v_all, t_all=t_all, offset=offset)
-    vn, tn = _normalise(v), _normalise(t)
+    scale = 1.0 / tau
     if v_all is None and t_all is None:
-        row_lse, col_lse = fused_lse(vn, tn, 1.0 / tau, rows=True, cols=True, backend=chosen)
-        positive = _dot(vn, tn) / tau
+        row_lse, col_lse, positive = fused_contrastive(v, t, scale, rows=True, cols=True, positive=0,
+                                                       normalize=True, backend=chosen)
         return (row_lse - positive).mean(), (col_lse - positive).mean()
-    van = vn if v_all is None else _normalise(v_all)
-    tan = tn if t_all is None else _normalise(t_all)
-    rows = slice(offset, offset + v.shape[0])
-    v_to_t, _ = fused_lse(vn, tan, 1.0 / tau, backend=chosen)
-    t_to_v, _ = fused_lse(tn, van, 1.0 / tau, backend=chosen)
-    return ((v_to_t - _dot(vn, tan[rows]) / tau).mean(),
-            (t_to_v - _dot(tn, van[rows]) / tau).mean())
+    v_to_t, _, pos_vt = fused_contrastive(v, t if t_all is None else t_all, scale, positive=offset,
+                                          normalize=True, backend=chosen)
+    t_to_v, _, pos_tv = fused_contrastive(t, v if v_all is None else v_all, scale, positive=offset,
+                                          normalize=True, backend=chosen)
+    return (v_to_t - pos_vt).mean(), (t_to_v - pos_tv).mean()
 
 
 def clip_loss(v, t, temperature=0.1, *, v_all=None, t_all=None, offset=0, backend="auto"):
@@ -152,15 +145,16 @@ def milnce_loss(v, t, *, v_all=None, t_all=None, offset=0, backend="auto"):
     if chosen == "reference":
         return reference.milnce_loss(v, t, v_all=v_all, t_all=t_all, offset=offset)
     b, k, d = t.shape
-    v, t_flat = v.contiguous(), t.reshape(b * k, d).contiguous()
+    t_flat = t.reshape(b * k, d)
     if v_all is None and t_all is None:
-        row_lse, col_lse = fused_lse(v, t_flat, 1.0, group=k, rows=True, cols=True, backend=chosen)
+        row_lse, col_lse, positive = fused_contrastive(v, t_flat, 1.0, group=k, rows=True, cols=True,
+                                                       positive=0, positive_group=k, backend=chosen)
     else:
-        t_all_flat = t_flat if t_all is None else t_all.reshape(-1, d).contiguous()
-        row_lse, _ = fused_lse(v, t_all_flat, 1.0, backend=chosen)
-        _, col_lse = fused_lse(v if v_all is None else v_all.contiguous(), t_flat, 1.0, group=k, rows=False,
-                               cols=True, backend=chosen)
-    positive = torch.logsumexp(_dot(v.unsqueeze(1), t), dim=1)
+        t_all_flat = t_flat if t_all is None else t_all.reshape(-1, d)
+        row_lse, _, positive = fused_contrastive(v, t_all_flat, 1.0, positive=offset, positive_group=k,
+                                                 backend=chosen)
+        _, col_lse, _ = fused_contrastive(v if v_all is None else v_all, t_flat, 1.0, group=k, rows=False,
+                                          cols=True, backend=chosen)
     return (torch.logaddexp(row_lse, col_lse) - positive).mean()
 
 
@@ -178,14 +172,16 @@ def simclr_loss(a, b, temperature=0.1, *, a_all=None, b_all=None, offset=0, back
     chosen = pick_backend(backend, a.device, fn)
     if chosen == "reference":
         return reference.simclr_loss(a, b, tau, a_all=a_all, b_all=b_all, offset=offset)
-    an, bn = _normalise(a), _normalise(b)
-    an_all = an if a_all is None else _normalise(a_all)
-    bn_all = bn if b_all is None else _normalise(b_all)
-    local, total = a.shape[0], an_all.shape[0]
-    rows = torch.cat([an, bn])                      # 2B local rows: view a, then view b
-    columns = torch.cat([an_all, bn_all])           # 2B_all columns: view a, then view b
+    local = a.shape[0]
+    rows = torch.cat([a, b])                                    # 2B local rows: view a, then view b
+    if a_all is None and b_all is None:
+        columns, total = rows, local                            # self-similarity of the batch
+    else:
+        a_all, b_all = (a if a_all is None else a_all), (b if b_all is None else b_all)
+        columns, total = torch.cat([a_all, b_all]), a_all.shape[0]
     own = torch.arange(offset, offset + local, device=a.device)
-    exclude = torch.cat([own, own + total])         # each row's own column is masked
-    row_lse, _ = fused_lse(rows, columns, 1.0 / tau, exclude=exclude, backend=chosen)
-    positive = torch.cat([_dot(an, bn_all[offset:offset + local]), _dot(bn, an_all[offset:offset + local])]) / tau
+    exclude = torch.cat([own, own + total])                     # each row's own column is masked
+    partner = torch.cat([own + total, own])                     # a_i's positive is b_i and back
+    row_lse, _, positive = fused_contrastive(rows, columns, 1.0 / tau, exclude=exclude, positive=partner,
+                                             normalize=True, backend=chosen)
     return (row_lse - positive).mean()

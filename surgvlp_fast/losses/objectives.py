@@ -35,9 +35,10 @@ import difflib
 from dataclasses import dataclass, field
 
 import torch
-import torch.distributed as dist
 
+from surgvlp_fast.backends import BACKENDS
 from surgvlp_fast.losses import infonce_directional, milnce_loss, simclr_loss
+from surgvlp_fast.losses.distributed import gather_with_grad
 from surgvlp_fast.losses.softdtw import NORMALIZATIONS, procedure_dtw_loss
 from surgvlp_fast.losses.softdtw_reference import SOFTMINS
 
@@ -119,7 +120,8 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
         if name not in names:
             raise ValueError(f"unknown {method} objective option {name!r}{_closest(name, names)}")
     options = ObjectiveOptions(**{**_VARIANTS[(method, "code")], **given})
-    choices = {"clip_recipe": CLIP_RECIPES, "dtw_normalize": NORMALIZATIONS, "dtw_softmin": SOFTMINS}
+    choices = {"clip_recipe": CLIP_RECIPES, "dtw_normalize": NORMALIZATIONS, "dtw_softmin": SOFTMINS,
+               "backend": BACKENDS}
     for name, valid in choices.items():
         if getattr(options, name) not in valid:
             raise ValueError(f"option {name}={getattr(options, name)!r} is not one of {', '.join(valid)}")
@@ -137,11 +139,10 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
 
 
 def _gather(x: torch.Tensor):
-    """(x gathered over the processes with gradient, offset of this process's rows)."""
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return x, 0
-    from surgvlp_fast.losses.distributed import gather_with_grad
-    return gather_with_grad(x)
+    """(x gathered over the processes, offset of this process's rows); (None, 0) in a single
+    process, so that the losses take their single-process path (one pass for both directions)."""
+    x_all, offset = gather_with_grad(x)
+    return (None, 0) if x_all is x else (x_all, offset)
 
 
 def _check_rows(what: str, tensors: dict, dims: dict):
@@ -170,7 +171,7 @@ class Objective:
     def _infonce_pair(self, v, t, v_all, t_all, offset, with_ntx):
         """CLIP(v, t) and NTX(v, t; α) from the two directional terms of one similarity matrix."""
         to_text, to_video = infonce_directional(v, t, self.options.temperature, v_all=v_all, t_all=t_all,
-                                                offset=offset)
+                                                offset=offset, backend=self.options.backend)
         clip = 0.5 * (to_text + to_video)
         alpha = self.options.ntx_alpha
         return clip, (alpha * to_text + (1.0 - alpha) * to_video) if with_ntx else None
@@ -197,12 +198,13 @@ class Objective:
         terms, view_losses = {}, []
         for name, v, v_all in zip(VIEW_NAMES, views, views_all):
             clip, ntx = self._infonce_pair(v, emb.anchor_text, v_all, text_all, offset, with_ntx=True)
-            mil = milnce_loss(v, emb.candidate_texts, v_all=v_all, t_all=candidates_all, offset=offset)
+            mil = milnce_loss(v, emb.candidate_texts, v_all=v_all, t_all=candidates_all, offset=offset,
+                              backend=self.options.backend)
             terms.update({f"clip_{name}": clip, f"ntx_{name}": ntx, f"milnce_{name}": mil})
             view_losses.append((clip + ntx + mil) / 3)
         if released:
             terms["simclr"] = simclr_loss(views[1], views[2], self.options.temperature, a_all=views_all[1],
-                                          b_all=views_all[2], offset=offset)
+                                          b_all=views_all[2], offset=offset, backend=self.options.backend)
             loss = (sum(view_losses) + terms["simclr"]) / 4
         else:
             loss = view_losses[0]

@@ -61,9 +61,9 @@ def soft_dtw(cost, step_mask=None, gamma=0.1, softmin="prob", *, reverse=False, 
     if gamma <= 0:
         raise ValueError(f"soft_dtw: gamma must be > 0, got {gamma}")
     choice = _resolve(backend, cost.device)
+    compute_dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32  # FLT_MAX borders
     if choice == "reference":
-        return soft_dtw_wavefront(cost, step_mask, gamma, softmin, reverse)
-    compute_dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
+        return soft_dtw_wavefront(cost.to(compute_dtype), step_mask, gamma, softmin, reverse).to(cost.dtype)
     compact, lengths = compact_steps(cost.to(compute_dtype), step_mask)
     values = _FusedSoftDTW.apply(compact.contiguous(), lengths, float(gamma), softmin, bool(reverse), choice)
     return values.to(cost.dtype)

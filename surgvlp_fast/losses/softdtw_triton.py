@@ -14,6 +14,7 @@ from surgvlp_fast.losses.softdtw_reference import BIG
 
 BLOCK_B = 16
 GAP_CAP = tl.constexpr(1e30)
+BIG_BORDER = tl.constexpr(BIG)  # the table's border (FLT_MAX)
 
 
 @triton.jit
@@ -39,13 +40,13 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
     n = tl.load(lengths_ptr + lanes, mask=live, other=1)
     cols = tl.arange(0, BLOCK_N)
     zero = tl.zeros((BLOCK_B,), dtype=cost_ptr.dtype.element_ty)
-    big = zero + BIG
+    big = zero + BIG_BORDER
     previous = tl.where(cols[None, :] == 0, 0.0, big[:, None] + tl.zeros((BLOCK_B, BLOCK_N), zero.dtype))
     value = zero
     gamma = tl.load(gamma_ptr)  # a tensor of the cost's dtype: float64 stays float64
     inv_gamma = 1.0 / gamma
     for i in range(1, frames + 1):
-        row = previous * 0.0 + BIG
+        row = previous * 0.0 + BIG_BORDER
         left = big
         diagonal = _pick(previous, cols, 0)
         for j in range(1, steps + 1):
@@ -55,9 +56,12 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
             c = tl.load(cost_ptr + (lanes * frames + i - 1) * steps + column, mask=live, other=0.0)
             low = tl.minimum(left, tl.minimum(diagonal, up))
             # gaps capped so that BIG neighbours give exp(-huge) = 0 without overflowing to inf
-            e_left = tl.exp(-tl.minimum(left - low, GAP_CAP) * inv_gamma)
-            e_diag = tl.exp(-tl.minimum(diagonal - low, GAP_CAP) * inv_gamma)
-            e_up = tl.exp(-tl.minimum(up - low, GAP_CAP) * inv_gamma)
+            gap_left = tl.minimum(left - low, GAP_CAP)
+            gap_diag = tl.minimum(diagonal - low, GAP_CAP)
+            gap_up = tl.minimum(up - low, GAP_CAP)
+            e_left = tl.exp(-gap_left * inv_gamma)
+            e_diag = tl.exp(-gap_diag * inv_gamma)
+            e_up = tl.exp(-gap_up * inv_gamma)
             total = e_left + e_diag + e_up
             w_left = e_left / total
             w_diag = e_diag / total
@@ -67,12 +71,12 @@ def _soft_dtw_forward_kernel(cost_ptr, lengths_ptr, values_ptr, grads_ptr, gamma
                 g_left = w_left
                 g_diag = w_diag
                 g_up = w_up
-            else:  # Σ w n; a BIG neighbour has weight exactly 0 and contributes 0
-                soft = (tl.where(w_left == 0, 0.0, w_left * left) + tl.where(w_diag == 0, 0.0, w_diag * diagonal)
-                        + tl.where(w_up == 0, 0.0, w_up * up))
-                g_left = w_left * (1.0 - (tl.where(w_left == 0, soft, left) - soft) * inv_gamma)
-                g_diag = w_diag * (1.0 - (tl.where(w_diag == 0, soft, diagonal) - soft) * inv_gamma)
-                g_up = w_up * (1.0 - (tl.where(w_up == 0, soft, up) - soft) * inv_gamma)
+            else:  # Σ w n = low + Σ w (n − low) (precise in float32); weight-0 neighbours left out
+                mean_gap = w_left * gap_left + w_diag * gap_diag + w_up * gap_up
+                soft = low + mean_gap
+                g_left = w_left * (1.0 - (gap_left - mean_gap) * inv_gamma)
+                g_diag = w_diag * (1.0 - (gap_diag - mean_gap) * inv_gamma)
+                g_up = w_up * (1.0 - (gap_up - mean_gap) * inv_gamma)
             current = c + soft
             if NEED_GRAD:
                 base = grads_ptr + ((lanes * frames + i - 1) * steps + k) * 3

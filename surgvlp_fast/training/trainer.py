@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
+from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.training.data_stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
@@ -71,7 +72,7 @@ class Trainer:
             save_config(cfg, os.path.join(work_dir, "config.yaml"))
 
         seed_everything(cfg.seed)                 # same initial weights on every rank
-        self.tokenizer = data.tokenizer or load_tokenizer(tokenizer_path(cfg))
+        self.tokenizer = data.tokenizer if data.tokenizer is not None else load_tokenizer(tokenizer_path(cfg))
         self.model = build_model(cfg.model, self.tokenizer).to(self.device)
         self.ddp = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                                             else None, find_unused_parameters=False)
@@ -118,8 +119,6 @@ class Trainer:
 
     def embed(self, level: str, batch: dict, generator: torch.Generator):
         """Device batch → the objective's embeddings (ClipEmbeddings or LevelEmbeddings)."""
-        from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings
-
         video = batch["video"]
         n_aug = self.cfg.data.clip.views - 1 if level == "clip" else 0
         views = self.data.make_views(video, n_aug=n_aug, generator=generator)
@@ -290,12 +289,9 @@ class Trainer:
                 self.log.line(f"epoch {epoch} validation loss {val:.5f}")
         every = self.cfg.eval.every_epochs
         if self.eval_hook is not None and every and (epoch + 1) % every == 0:
-            if self.env.is_main:
-                metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)
-                self.log.record("eval", self.progress.step, metrics, epoch=epoch)
-                self.log.line(f"epoch {epoch} evaluation: {metrics}")
-            if self.env.distributed:
-                dist.barrier()
+            metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)   # on every rank
+            self.log.record("eval", self.progress.step, metrics, epoch=epoch)
+            self.log.line(f"epoch {epoch} evaluation: {metrics}")
 
     def train(self) -> str:
         """Train to the end (or to a stop signal / train.max_steps). Returns "finished" or "stopped"."""
@@ -431,19 +427,20 @@ def build_optimizer(cfg: Config, model) -> torch.optim.Optimizer:
 
 
 def default_objective(cfg: Config):
-    from surgvlp_fast.losses.objectives import build_objective
-
     return build_objective(cfg.method, **cfg.objective)
 
 
 def default_eval_hook(cfg: Config):
-    """The evaluation protocols of `cfg.eval` (run on rank 0), or None when none are configured."""
+    """The evaluation protocols of `cfg.eval`, or None when none are configured. Called on every
+    rank: with several processes the protocols share the videos out (`distributed=True`)."""
     if not cfg.eval.protocols or not cfg.eval.every_epochs:
         return None
 
     def run(model, tokenizer, cfg, device):
         from surgvlp_fast.evaluation import run_protocols
 
-        return run_protocols(model, tokenizer, cfg.eval, device, data_root=cfg.eval.data_root or cfg.data.root)
+        distributed = dist.is_initialized() and dist.get_world_size() > 1
+        return run_protocols(model, tokenizer, cfg.eval, device, data_root=cfg.eval.data_root or cfg.data.root,
+                             distributed=distributed)
 
     return run

@@ -69,8 +69,10 @@ class VideoIndex:
 
     def keyframe_before(self, frame: int) -> int:
         """Number of the last keyframe at or before `frame` (0 when there is none)."""
-        keys = np.flatnonzero(self.keyframe[: frame + 1])
-        return int(keys[-1]) if len(keys) else 0
+        if getattr(self, "_keyframe_numbers", None) is None:
+            self._keyframe_numbers = np.flatnonzero(self.keyframe)
+        at = int(np.searchsorted(self._keyframe_numbers, frame, side="right")) - 1
+        return int(self._keyframe_numbers[at]) if at >= 0 else 0
 
     def to_arrays(self) -> dict:
         return {
@@ -130,6 +132,8 @@ def scan_pyav(path: str) -> VideoIndex:
                 durations.append(packet.duration or 0)
         except Exception:
             pass  # a truncated or corrupt tail: keep the frames before it
+        if not pts:
+            raise VideoError(path, "the video stream has no frames")
         ctx = stream.codec_context
         try:  # the display matrix reaches PyAV on frames only; decoding one also proves the stream
             container.seek(0, stream=stream)
@@ -171,10 +175,18 @@ def _load(path: str, cache: str, stat) -> VideoIndex | None:
             if int(arrays["version"]) != INDEX_VERSION:
                 return None
             index = VideoIndex.from_arrays(arrays)
-    except (OSError, KeyError, ValueError):
+    except Exception:  # missing, unreadable or foreign file: rebuild it
         return None
     fresh = (index.file_size, index.file_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
     return index if fresh else None
+
+
+def publish(tmp: str, final: str) -> None:
+    """Give a finished temporary file the usual permissions and move it into place atomically."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
 
 
 def save_index(index: VideoIndex, cache: str) -> None:
@@ -184,7 +196,7 @@ def save_index(index: VideoIndex, cache: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **index.to_arrays())
-        os.replace(tmp, cache)
+        publish(tmp, cache)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -14,6 +14,7 @@ from surgvlp_fast.video.reader import VideoReader
 
 class PyAVReader(VideoReader):
     backend = "pyav"
+    decoded_frames = 0  # frames the decoder produced so far (to compare with the frames kept)
 
     def _open(self):
         import av
@@ -37,7 +38,6 @@ class PyAVReader(VideoReader):
         targets = pts[frames]
         kept = [None] * len(frames)
         j = 0
-        self.decoded_frames = 0
         while j < len(frames):
             key = index.keyframe_before(int(frames[j]))
             try:
@@ -62,7 +62,8 @@ class PyAVReader(VideoReader):
                         break
                     previous = frame
                     position = int(np.searchsorted(pts, p, side="right")) - 1
-                    if index.keyframe_before(int(frames[j])) > position:
+                    next_key = index.keyframe_before(int(frames[j]))
+                    if next_key > key and next_key > position:  # a keyframe lies between: seek there
                         reseek = True
                         break
             except Exception as err:  # corrupt data past this point: keep what decoded

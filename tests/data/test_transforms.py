@@ -102,3 +102,23 @@ def test_make_views_and_eval_transforms():
     sq = T.square_eval_transform(torch.zeros(2, 3, 30, 50, dtype=torch.uint8) + 255)
     assert sq.shape == (2, 3, 224, 224)
     assert math.isclose(sq[0, 0, 0, 0].item(), (1 - 0.485) / 0.229, rel_tol=1e-5)
+
+
+@pytest.mark.gpu
+def test_same_views_on_gpu_as_on_cpu():
+    x = _frames(h=48, w=48)
+    cpu = T.ClipAugmentation(size=32)(x, torch.Generator().manual_seed(3))
+    gpu = T.ClipAugmentation(size=32)(x.cuda(), torch.Generator().manual_seed(3))
+    assert gpu.is_cuda and torch.allclose(cpu, gpu.cpu(), atol=1e-3)
+
+
+def test_batched_jitter_path_equals_frame_by_frame():
+    """The GPU path (gathered stage by stage) and the CPU path (frame by frame) agree."""
+    aug = T.ClipAugmentation(scale=(1.0, 1.0), p_gray=0.0, p_blur=0.0, p_flip=0.0)
+    x = _frames(b=2, t=3, h=24, w=24).reshape(6, 3, 24, 24).float() / 255
+    params = aug.sample_parameters(2, 3, 24, 24, torch.Generator().manual_seed(2))
+    assert params["jitter"].any()
+    frame_by_frame = aug.apply(x.clone(), params)
+    batched = x.clone()
+    T.ClipAugmentation._jitter_batched(batched, params)
+    assert torch.allclose(frame_by_frame, batched, atol=1e-5)

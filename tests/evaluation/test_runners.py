@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
-from conftest import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
+from eval_fakes import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
                       make_videos)
 from surgvlp_fast.evaluation.cholect50 import triplet_map_scores, zero_shot_triplets
 from surgvlp_fast.evaluation.features import (EvalVideo, encode_class_prompts, encode_frames, encode_texts,

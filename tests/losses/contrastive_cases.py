@@ -6,12 +6,20 @@ import pytest
 import torch
 
 from surgvlp_fast._native import native_submodule
+from surgvlp_fast.backends import triton_available
 
 LOSSES = ("milnce_loss", "clip_loss", "ntx_loss", "simclr_loss", "infonce_directional")
 
 needs_native = pytest.mark.skipif(
     native_submodule("losses") is None,
     reason="the compiled core is hidden (SURGVLP_FAST_DISABLE_NATIVE=1) or not built: no 'cpu' backend")
+
+
+needs_triton = pytest.mark.skipif(
+    not triton_available(), reason="Triton needs a GPU or TRITON_INTERPRET=1 (tests/conftest.py sets it)")
+
+# The fast backends testable here, as pytest params.
+FAST_BACKENDS = [pytest.param("cpu", marks=needs_native), pytest.param("triton", marks=needs_triton)]
 
 
 def fresh_seed() -> int:

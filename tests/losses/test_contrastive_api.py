@@ -2,7 +2,7 @@
 input that must raise a clear error (never crash)."""
 import pytest
 import torch
-from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case, needs_native
+from contrastive_cases import FAST_BACKENDS, LOSSES, as_tuple, fresh_seed, make_case, needs_native
 
 from surgvlp_fast import losses
 from surgvlp_fast._native import native_submodule
@@ -14,13 +14,13 @@ from surgvlp_fast.losses import reference
 HALF_TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 2e-2}
 
 
-@needs_native
 @pytest.mark.parametrize("dtype", list(HALF_TOLERANCE), ids=str)
 @pytest.mark.parametrize("loss", LOSSES)
-def test_half_inputs_accumulate_in_float32(loss, dtype):
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_half_inputs_accumulate_in_float32(backend, loss, dtype):
     seed = fresh_seed()
     leaves, build = make_case(loss, 47, 31, 3, dtype, local=False, seed=seed)
-    fast = as_tuple(getattr(losses, loss)(*build(*leaves)[0], backend="cpu"))
+    fast = as_tuple(getattr(losses, loss)(*build(*leaves)[0], backend=backend))
     exact = as_tuple(getattr(reference, loss)(*(x.detach().double() for x in leaves)))
     for f, r in zip(fast, exact):
         assert f.dtype == torch.float32

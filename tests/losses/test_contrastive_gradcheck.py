@@ -5,7 +5,7 @@ from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case, needs_nat
 
 from surgvlp_fast import losses
 from surgvlp_fast.losses import reference
-from surgvlp_fast.losses.fused import fused_lse
+from surgvlp_fast.losses.fused import fused_contrastive
 
 
 def check(fn, leaves, fast_mode=False):
@@ -36,16 +36,23 @@ def test_cpu_loss_gradcheck(loss, local):
 
 
 @needs_native
+@pytest.mark.parametrize("normalize", [False, True], ids=["raw", "normalised"])
+@pytest.mark.parametrize("positive", [None, 0, "index"])
 @pytest.mark.parametrize("rows,cols", [(True, False), (False, True), (True, True)])
-def test_cpu_kernel_gradcheck(rows, cols):
-    """The raw statistics, with grouped columns and an excluded entry per row."""
+def test_cpu_node_gradcheck(rows, cols, positive, normalize):
+    """One fused node: grouped columns, an excluded entry per row, both kinds of positives."""
     gen = torch.Generator().manual_seed(fresh_seed())
-    x = torch.randn(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
-    y = torch.randn(6, 3, dtype=torch.float64, generator=gen, requires_grad=True)
-    exclude = torch.tensor([0, -1, 5, 2, 3])
+    x = torch.randn(3, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.randn(6, 4, dtype=torch.float64, generator=gen, requires_grad=True)
+    exclude = torch.tensor([0, -1, 5])
+    if positive == "index":
+        positive = torch.tensor([2, 0, 1])
 
     def fn(x, y):
-        row, col = fused_lse(x, y, 0.7, group=2, rows=rows, cols=cols, exclude=exclude, backend="cpu")
-        return tuple(s for s, wanted in ((row, rows), (col, cols)) if wanted)
+        row, col, pos = fused_contrastive(x, y, 0.7, group=2, rows=rows, cols=cols, exclude=exclude,
+                                          positive=positive, positive_group=2, normalize=normalize,
+                                          backend="cpu")
+        wanted = ((row, rows), (col, cols), (pos, positive is not None))
+        return tuple(s for s, keep in wanted if keep)
 
     check(fn, (x, y))

@@ -188,6 +188,8 @@ def test_options_and_errors():
     with pytest.raises(ValueError, match="dtw_normalize='words' is not one of frames, texts"):
         build_objective("peskavlp", dtw_normalize="words")
     assert build_objective("peskavlp", dtw_levels="keystep, video").options.dtw_levels == ("keystep", "video")
+    with pytest.raises(ValueError, match="backend='gpu' is not one of auto, reference"):
+        build_objective("hecvl", backend="gpu")
     with pytest.raises(ValueError, match="unknown level 'phase'"):
         build_objective("peskavlp", dtw_levels=("phase",))
     with pytest.raises(ValueError, match="SurgVLP has only the clip level"):

@@ -1,37 +1,24 @@
 import os
-import subprocess
 import sys
 
 import pytest
+import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-
-
-def run_env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS"):
-        env.pop(key, None)
-    return env
-
-
-def toy_command(work_dir, *args, nproc=1):
-    script = os.path.join(HERE, "toy.py")
-    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                    f"--nproc_per_node={nproc}"]
-    return [*launcher, script, str(work_dir), *args]
-
-
-def run_toy(work_dir, tokenizer, *args, nproc=1, timeout=180):
-    result = subprocess.run(toy_command(work_dir, "--tokenizer", tokenizer, *args, nproc=nproc), env=run_env(), capture_output=True, text=True,
-                            timeout=timeout, cwd=ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory):
-    from toy import make_tokenizer
+    from training_toy import make_tokenizer
 
     return make_tokenizer(str(tmp_path_factory.mktemp("tok") / "tokenizer"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; two spinning OpenMP threads on a shared 2-core machine
+    made these tests 10-20x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

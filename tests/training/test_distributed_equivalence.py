@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from conftest import run_toy
+from training_helpers import run_toy
 from surgvlp_fast.training.checkpoint import latest_checkpoint
 
 COMMON = ["--pure", "--levels", "clip,keystep,video", "schedule.mode=batch", "schedule.batches.clip=2",

@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL (or stopped with SIGTERM) and resumed gives the losses of an uninterrupted run.
+"""A run stopped with SIGTERM, resumed, killed with SIGKILL and resumed again gives the losses of an
+uninterrupted run.
 
 The toy data draws from the global RNG in the dataset, the clip views take noise from the trainer's
 augmentation generator, and two levels alternate, so the model, optimizer, scheduler, stream
@@ -13,7 +14,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, run_env, run_toy, toy_command
+from training_helpers import ROOT, run_env, run_toy, toy_command
 from surgvlp_fast.training.checkpoint import latest_checkpoint, list_checkpoints
 
 ARGS = ["--levels", "clip,video", "schedule.mode=batch", "schedule.batches.clip=2", "schedule.batches.video=1",
@@ -37,8 +38,8 @@ def uninterrupted(tmp_path_factory, tokenizer_dir):
     return work_dir
 
 
-def start_slow(work_dir, tokenizer_dir):
-    return subprocess.Popen(toy_command(work_dir, "--tokenizer", tokenizer_dir, "--slow", "0.15", *ARGS),
+def start_slow(work_dir, tokenizer_dir, *extra):
+    return subprocess.Popen(toy_command(work_dir, "--tokenizer", tokenizer_dir, "--slow", "0.15", *extra, *ARGS),
                             env=run_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -64,31 +65,32 @@ def compare(uninterrupted, work_dir):
         torch.testing.assert_close(pa[key], pb[key], msg=key)
 
 
-def test_resume_after_sigkill_gives_the_same_losses(uninterrupted, tmp_path, tokenizer_dir):
-    work_dir = tmp_path / "killed"
-    process = start_slow(work_dir, tokenizer_dir)
-    wait_for(lambda: any("step000000004.pt" in p for p in list_checkpoints(str(work_dir))), process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert max(step_losses(work_dir)) < max(step_losses(uninterrupted)), "the run must have been cut short"
-    run_toy(work_dir, tokenizer_dir, "--resume", *ARGS)
-    compare(uninterrupted, work_dir)
-    assert len(list_checkpoints(str(work_dir))) == 3   # checkpoint.keep_last
-    assert not [f for f in os.listdir(work_dir / "checkpoints") if ".tmp" in f]
-    assert "resumed from" in (work_dir / "log.txt").read_text()
+def checkpoint_steps(work_dir):
+    return [int(p[-12:-3]) for p in list_checkpoints(str(work_dir))]
 
 
-def test_sigterm_writes_a_checkpoint_and_exits_cleanly(uninterrupted, tmp_path, tokenizer_dir):
-    work_dir = tmp_path / "preempted"
+def test_sigterm_then_sigkill_then_resume_gives_the_same_losses(uninterrupted, tmp_path, tokenizer_dir):
+    work_dir = tmp_path / "interrupted"
+    # 1. SIGTERM (SLURM pre-emption): a checkpoint at the next step, a clean exit
     process = start_slow(work_dir, tokenizer_dir)
-    wait_for(lambda: len(step_losses(work_dir)) >= 3 if (work_dir / "metrics.jsonl").exists() else False, process)
+    wait_for(lambda: (work_dir / "metrics.jsonl").exists() and len(step_losses(work_dir)) >= 3, process)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-3000:]
     assert out.strip().splitlines()[-1] == "stopped"
     assert "stopping on SIGTERM" in (work_dir / "log.txt").read_text()
-    stopped_at = torch.load(latest_checkpoint(str(work_dir)), weights_only=True)["progress"]["step"]
-    assert stopped_at == max(step_losses(work_dir))
+    stopped_at = max(checkpoint_steps(work_dir))
+    assert stopped_at == max(step_losses(work_dir)) < max(step_losses(uninterrupted))
+    # 2. resumed, then killed with SIGKILL after a later periodic checkpoint
+    process = start_slow(work_dir, tokenizer_dir, "--resume")
+    wait_for(lambda: max(checkpoint_steps(work_dir)) >= stopped_at + 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert max(step_losses(work_dir)) < max(step_losses(uninterrupted)), "the run must have been cut short"
+    # 3. resumed to the end: the same losses and parameters as the uninterrupted run
     run_toy(work_dir, tokenizer_dir, "--resume", *ARGS)
     compare(uninterrupted, work_dir)
+    assert len(list_checkpoints(str(work_dir))) == 3   # checkpoint.keep_last
+    assert not [f for f in os.listdir(work_dir / "checkpoints") if ".tmp" in f]
+    assert (work_dir / "log.txt").read_text().count("resumed from") == 2

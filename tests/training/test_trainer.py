@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-import toy
+import training_toy as toy
 from surgvlp_fast.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.training.trainer import NonFiniteLoss, Trainer
@@ -105,7 +105,25 @@ def test_evaluation_hook_every_n_epochs(tmp_path, tokenizer_dir, tokenizer):
     assert [r["step"] for r in records(tmp_path, "eval")] == [6, 12]
 
 
-def test_bf16_autocast_step_on_cpu(tmp_path, tokenizer_dir, tokenizer):
-    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.precision=bf16", "train.max_steps=1")
-    assert trainer.train() == "stopped" and trainer.progress.step == 1
-    assert records(tmp_path, "train")[0]["loss"] > 0
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, f"train.precision={precision}", "train.max_steps=2")
+    assert trainer.train() == "stopped" and trainer.progress.step == 2
+    assert all(r["loss"] > 0 for r in records(tmp_path, "train"))
+    assert trainer.scaler.is_enabled() == (precision == "fp16")
+    saved = torch.load(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1], weights_only=True)
+    assert ("scale" in saved["scaler"]) == (precision == "fp16")
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, tokenizer):
+    """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only)."""
+    params = []
+    for name, overrides in (("big", ["data.clip.batch_size=4"]), ("accumulated", ["data.clip.batch_size=2",
+                                                                                  "train.accumulate=2"])):
+        trainer = make_trainer(tmp_path / name, tokenizer_dir, tokenizer, "data.clip.views=1", *overrides,
+                               sizes={"clip": 8})
+        assert trainer.total_steps == 4
+        trainer.train()
+        params.append(trainer.model.state_dict())
+    for key in params[0]:
+        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-4, atol=1e-6, msg=key)

@@ -25,6 +25,9 @@ VIDEOS = {
     "audio_first": ("audio_first.mp4", "-f lavfi -i sine=frequency=440:duration=3 "
                     "-f lavfi -i testsrc2=size=160x120:rate=25:duration=3 -map 0:a -map 1:v "
                     "-c:a aac -c:v libx264 -pix_fmt yuv420p -g 25"),
+    "bt709_full_range": ("bt709_full_range.mp4", "-f lavfi -i testsrc2=size=160x120:rate=25:duration=2 "
+                         "-c:v libx264 -pix_fmt yuvj420p -colorspace bt709 -color_primaries bt709 "
+                         "-color_trc bt709 -g 10"),
     "tiny_intra": ("tiny_intra.mp4", "-f lavfi -i testsrc2=size=64x48:rate=25:duration=4 "
                    "-c:v libx264 -pix_fmt yuv420p -g 1"),
     "audio_only": ("audio_only.m4a", "-f lavfi -i sine=frequency=440:duration=2 -c:a aac"),

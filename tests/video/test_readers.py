@@ -11,7 +11,7 @@ from video_helpers import cli_frames, ffprobe_stream
 
 DECODERS = [b for b in available_backends() if b != "frames"]
 FORMATS = ["h264_long_gop", "h264_short_gop", "h264_bframes", "hevc", "vp9_webm", "h264_mkv",
-           "odd_size", "audio_first", "vfr"]
+           "odd_size", "audio_first", "vfr", "bt709_full_range"]
 
 
 def probe(path):
@@ -143,6 +143,9 @@ def test_index_is_cached_and_refreshed(videos, monkeypatch, tmp_path):
     np.testing.assert_array_equal(first.pts, again.pts)
     monkeypatch.undo()
     shutil.copy(videos["h264_long_gop"], path)  # a different file under the same name
+    assert index_module.load_index(path).keyframe.sum() == 1
+    with open(index_module._cache_path(path), "wb") as f:  # a damaged cache entry is rebuilt
+        f.write(b"garbage")
     assert index_module.load_index(path).keyframe.sum() == 1
 
 

@@ -1,4 +1,5 @@
 """Helpers of the video tests: what the ffmpeg CLI and ffprobe say about a file."""
+import functools
 import json
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ import numpy as np
 FFMPEG = shutil.which("ffmpeg")
 
 
+@functools.lru_cache(maxsize=None)
 def ffprobe_stream(path):
     """The video stream's fields as ffprobe reports them."""
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams",
@@ -16,6 +18,7 @@ def ffprobe_stream(path):
     return json.loads(out)
 
 
+@functools.lru_cache(maxsize=None)
 def cli_frames(path, width, height, extra=()):
     """Every frame the ffmpeg CLI decodes, as RGB24 at native size (no frame dropped or doubled)."""
     raw = subprocess.run([FFMPEG, "-v", "error", "-i", path, *extra, "-fps_mode", "passthrough",

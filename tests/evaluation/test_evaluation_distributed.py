@@ -25,7 +25,7 @@ def test_shards_partition_the_items():
 
 def _evaluate(distributed):
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import PROMPTS, OracleEncoder, make_videos, train_tokenizer
+    from eval_fakes import PROMPTS, OracleEncoder, make_videos, train_tokenizer
     from surgvlp_fast.evaluation.zero_shot import zero_shot_phase
 
     tokenizer = train_tokenizer(PROMPTS * 3)

@@ -1,7 +1,7 @@
 """A tiny in-memory world for trainer tests: a real WordPiece tokenizer, uint8 clips, a simple objective.
 
 Run as a script, it trains (one process, or one of several under torchrun):
-    python tests/training/toy.py WORK_DIR --tokenizer DIR [--resume] [--pure] [--slow SECONDS]
+    python tests/training/training_toy.py WORK_DIR --tokenizer DIR [--resume] [--pure] [--slow SECONDS]
         [--levels clip,keystep,video] [key=value overrides]
 """
 import os
