@@ -129,7 +129,7 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
         from .cholect50 import zero_shot_triplets
 
         vocabulary = resources.cholect50_vocabulary()
-        texts = {key: [resources.readable(n) for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
+        texts = {key: [n.replace("_", " ") for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
         texts["triplet"] = resources.read_triplet_prompts()
         videos = cholect50_videos(data_root, _test_videos(protocol, options), options)
         return zero_shot_triplets(model, tokenizer, videos, texts, name=name, max_length=max_length,
