@@ -15,9 +15,9 @@ HALF_TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 2e-2}
 
 
 @pytest.mark.parametrize("dtype", list(HALF_TOLERANCE), ids=str)
-@pytest.mark.parametrize("loss,backend", [*((loss, pytest.param("cpu", marks=needs_native)) for loss in LOSSES),
-                                          ("milnce_loss", pytest.param("triton", marks=needs_triton)),
-                                          ("simclr_loss", pytest.param("triton", marks=needs_triton))])
+@pytest.mark.parametrize("loss,backend", [*(pytest.param(loss, "cpu", marks=needs_native) for loss in LOSSES),
+                                          pytest.param("milnce_loss", "triton", marks=needs_triton),
+                                          pytest.param("simclr_loss", "triton", marks=needs_triton)])
 def test_half_inputs_accumulate_in_float32(backend, loss, dtype):
     seed = fresh_seed()
     rows = 47 if backend == "cpu" else 9
