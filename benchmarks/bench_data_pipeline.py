@@ -154,7 +154,7 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # as in a DataLoader worker (worker_init); PIL is single-threaded too
     folder = tempfile.mkdtemp(prefix="bench_data_")
     try:
         root, originals, cache, videos = make_bench_data(folder, args.lectures)

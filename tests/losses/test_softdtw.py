@@ -214,3 +214,39 @@ def test_forced_backend_from_environment(monkeypatch):
         soft_dtw(cost, mask)
     monkeypatch.setenv("SURGVLP_FAST_BACKEND", "reference")
     torch.testing.assert_close(soft_dtw(cost, mask, backend="cpu"), soft_dtw_loop(cost, mask))
+
+
+COMPILE_FOR_SM90 = """
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from surgvlp_fast.losses import softdtw_triton as k
+common = {"lengths_ptr": "*i64", "batch": "i32", "frames": "i32", "steps": "i32", "REVERSE": "constexpr",
+          "BLOCK_B": "constexpr", "BLOCK_N": "constexpr"}
+forward = {**common, "cost_ptr": "*fp32", "values_ptr": "*fp32", "grads_ptr": "*fp32", "gamma_ptr": "*fp32",
+           "STANDARD": "constexpr", "NEED_GRAD": "constexpr"}
+backward = {**common, "grads_ptr": "*fp32", "grad_values_ptr": "*fp32", "grad_cost_ptr": "*fp32"}
+sizes = {"REVERSE": True, "BLOCK_B": 16, "BLOCK_N": 16}
+for fn, signature, extra in [(k._soft_dtw_forward_kernel, forward, {"STANDARD": False, "NEED_GRAD": True}),
+                             (k._soft_dtw_backward_kernel, backward, {})]:
+    signature = {name: signature[name] for name in fn.arg_names}
+    compiled = triton.compile(ASTSource(fn=fn, signature=signature, constexprs={**sizes, **extra}),
+                              target=GPUTarget("cuda", 90, 32))
+    assert "cubin" in compiled.asm
+print("compiled")
+"""
+
+
+@needs_triton
+def test_triton_kernels_compile_for_a_gpu():
+    """The interpreter does not compile; this builds the kernels for sm_90 without a GPU."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and "compiled" in result.stdout, result.stderr[-3000:]
