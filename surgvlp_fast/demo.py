@@ -18,7 +18,7 @@ from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 PROMPT_FILE = "class_prompt_cholec80_sentences.txt"
-CALIBRATION_STEPS = 8
+WARM_UP_STEPS = 2
 
 
 def add_arguments(parser):
@@ -104,8 +104,9 @@ def make_or_reuse_world(world: Path, args, clock: Clock) -> dict:
 
 
 def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_steps: int = 0):
-    """Train `cfg` with as many epochs as fit in `seconds`: a few calibration steps measure the
-    step time, then the run continues with its cosine schedule laid over the steps that fit."""
+    """Train `cfg` with as many epochs as fit in `seconds`. The first epoch measures the step time
+    (after two warm-up steps, so that start-up costs do not count); the run then continues with its
+    cosine schedule laid over the steps that fit. The schedule's warm-up covers the first epoch."""
     from surgvlp_fast.training.data import build_training_data
     from surgvlp_fast.training.schedule import total_steps
     from surgvlp_fast.training.trainer import Trainer
@@ -117,11 +118,18 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
     def steps_for(epochs):
         return total_steps(epochs, trainer.lengths, sched.mode, sched.every, sched.batches, cfg.train.accumulate)
 
-    calibration = min(CALIBRATION_STEPS, steps_for(1))
-    cfg.train.max_steps = calibration
+    calibration = steps_for(1)
+    warm_up = min(WARM_UP_STEPS, calibration - 1)
+    if max_steps:
+        calibration = min(calibration, max_steps)
+        warm_up = min(warm_up, calibration - 1)
+    cfg.train.max_steps = warm_up
+    if warm_up:
+        trainer.train()
     t0 = time.perf_counter()
+    cfg.train.max_steps = calibration
     trainer.train()
-    per_step = (time.perf_counter() - t0) / calibration
+    per_step = (time.perf_counter() - t0) / (calibration - warm_up)
     left = deadline - time.perf_counter()
 
     def fits(epochs):
@@ -131,7 +139,7 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
     epochs = 1
     while fits(epochs + 1):
         epochs += 1
-    cfg.train.epochs, cfg.train.max_steps = epochs, 0
+    cfg.train.epochs, cfg.train.max_steps = epochs, max_steps
     trainer.total_steps = steps_for(epochs)  # the cosine schedule reads it at every step
     clock.say(f"calibration: {per_step:.2f} s per step; training {epochs} epochs = {trainer.total_steps} steps "
               f"(about {(trainer.total_steps - calibration) * per_step:.0f} s of the {left:.0f} s left)")
