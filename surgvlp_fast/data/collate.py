@@ -1,0 +1,48 @@
+"""Batching of level-dataset samples: stack uint8 frames, tokenise the text groups.
+
+A sample is a dict with `video` (T, 3, S, S) uint8, text groups under `sents_0`, `sents_1`,
+`sents_summarize` (lists of K strings) and optionally `pos_step` (K,) long and other tensors.
+The batch holds `video` (B, T, 3, S, S) uint8, each text group as {input_ids, attention_mask,
+token_type_ids} of shape (B, K, L), and `pos_step` (B, K) long (-1 = padding).
+"""
+import torch
+
+from .tokenization import tokenize_groups
+
+TEXT_KEYS = ("sents_0", "sents_1", "sents_summarize")
+
+
+class TextCollator:
+    """collate_fn for DataLoader. Tokenises in the worker, so the trainer receives tensors only.
+
+    When samples of one batch carry different numbers of texts for a key (K varies), the shorter
+    groups are padded by repeating their last text and `{key}_valid` (B, K) bool marks the real
+    ones; `pos_step` is padded with -1 likewise.
+    """
+
+    def __init__(self, tokenizer, max_length: int = 77, padding: str = "max_length"):
+        self.tokenizer, self.max_length, self.padding = tokenizer, max_length, padding
+
+    def __call__(self, samples: list[dict]) -> dict:
+        batch = {}
+        for key in samples[0]:
+            values = [s[key] for s in samples]
+            if key in TEXT_KEYS:
+                k = max(len(v) for v in values)
+                if any(len(v) != k for v in values):
+                    batch[f"{key}_valid"] = torch.tensor([[i < len(v) for i in range(k)] for v in values])
+                    values = [list(v) + [v[-1]] * (k - len(v)) for v in values]
+                batch[key] = tokenize_groups(self.tokenizer, values, self.max_length, self.padding)
+            elif key == "pos_step":
+                k = max(len(v) for v in values)
+                out = torch.full((len(values), k), -1, dtype=torch.long)
+                for i, v in enumerate(values):
+                    out[i, : len(v)] = torch.as_tensor(v, dtype=torch.long)
+                batch[key] = out
+            elif isinstance(values[0], torch.Tensor):
+                batch[key] = torch.stack(values)
+            elif isinstance(values[0], (int, float)):
+                batch[key] = torch.tensor(values)
+            else:
+                batch[key] = values
+        return batch

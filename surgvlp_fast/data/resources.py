@@ -1,0 +1,62 @@
+"""The evaluation protocols as data: class names, prompts, test splits, the CholecT50 vocabulary.
+
+Files live in `surgvlp_fast/resources/` (shipped with the package).
+"""
+import json
+import os
+
+RESOURCE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+
+PROMPT_FILES = {"cholec80": "class_prompt_cholec80_manual.txt", "autolaparo": "class_prompt_autolapa_manual.txt"}
+PHASE_FILES = {"cholec80": "cholec80_phases.txt", "autolaparo": "autolaparo_phases.txt"}
+
+
+def resource_path(name: str) -> str:
+    return os.path.join(RESOURCE_DIR, name)
+
+
+def read_lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def class_prompts(dataset: str) -> list[str]:
+    """One prompt per class, in class order (reference.md §2.7)."""
+    return read_lines(resource_path(PROMPT_FILES[dataset]))
+
+
+def phase_names(dataset: str) -> list[str]:
+    return read_lines(resource_path(PHASE_FILES[dataset]))
+
+
+def split_videos(dataset: str, split: str = "test") -> list[int]:
+    """Video numbers of a split: Cholec80 test 49-80, AutoLaparo test 15-21, CholecT50 test/val lists."""
+    with open(resource_path("splits.json")) as f:
+        value = json.load(f)[dataset][split]
+    if dataset == "cholect50":
+        return list(value)
+    first, last = value
+    return list(range(first, last + 1))
+
+
+def cholect50_vocabulary() -> dict[str, list[str]]:
+    """Class names of the four CholecT50 classifiers, in label-column order.
+
+    Triplets are `instrument,verb,target` (ids 0-99, the official mapping that ivtmetrics uses).
+    The reference's zero-shot texts misspell `grasper` as `grapser`; we do not.
+    """
+    triplets = [line.split(":", 1)[1] for line in read_lines(resource_path("cholect50_triplets.txt"))]
+    return {
+        "instrument": read_lines(resource_path("cholect50_instruments.txt")),
+        "verb": read_lines(resource_path("cholect50_verbs.txt")),
+        "target": read_lines(resource_path("cholect50_targets.txt")),
+        "triplet": triplets,
+    }
+
+
+def read_triplet_prompts(path: str | None = None) -> list[str]:
+    """Triplet prompt file (`id:sentence` per line) -> 100 texts, as the reference reads it:
+    the part after the last ':', with ',' and '_' replaced by spaces."""
+    lines = read_lines(path or resource_path("cholec_triplet.txt"))
+    return [line.rsplit(":", 1)[-1].replace(",", " ").replace("_", " ").strip() for line in lines]
+

@@ -1,0 +1,9 @@
+"""Frozen evaluation protocols (reference.md §6): zero-shot phase recognition, CholecT50 triplets,
+retrieval, linear probe / few-shot, with metrics, reports and the `eval` command.
+
+The trainer's hook is `run_protocols(model, tokenizer, eval_cfg, device)` (docs/evaluation.md).
+"""
+from .features import EvalVideo
+from .runner import EvalOptions, evaluate, run_protocols, scalars, summary_table, write_report
+
+__all__ = ["EvalOptions", "EvalVideo", "evaluate", "run_protocols", "scalars", "summary_table", "write_report"]

@@ -1,0 +1,64 @@
+"""Cross-modal retrieval (reference.md §6.3): text→video and video→text R@1/5/10 and median rank.
+
+A segment (a clip, a phase or a whole video) is a few frames sampled uniformly from it (10 in
+the paper) whose embeddings are mean-pooled, as the model pools clips, then L2-normalised; its
+texts (one or more) are embedded and normalised. A text's correct candidate is its segment; a
+segment's correct candidates are all of its texts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .features import encode_texts
+from .metrics import retrieval_metrics
+
+
+@dataclass
+class Segment:
+    frames: torch.Tensor  # (T, 3, H, W), transformed
+    texts: list[str]
+
+
+@torch.no_grad()
+def embed_segments(model, segments: Sequence[Segment], *, device="cpu", batch_size: int = 64) -> torch.Tensor:
+    """(S, d): mean of each segment's frame embeddings, L2-normalised."""
+    out = []
+    for start in range(0, len(segments), batch_size):
+        chunk = segments[start:start + batch_size]
+        frames = torch.cat([s.frames for s in chunk]).to(device)
+        embedding = model.encode_frames(frames).float().cpu()
+        sizes = [s.frames.shape[0] for s in chunk]
+        out.extend(part.mean(0) for part in embedding.split(sizes))
+    return F.normalize(torch.stack(out), dim=-1)
+
+
+def retrieval(model, tokenizer, levels: dict[str, Sequence[Segment]], *, max_length: int = 77, device="cpu",
+              ks=(1, 5, 10)) -> dict:
+    """{level: {"text_to_video": metrics, "video_to_text": metrics}} for each level given."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = {}
+        for level, segments in levels.items():
+            if not segments:
+                raise ValueError(f"retrieval level {level!r} has no segments")
+            if any(not s.texts for s in segments):
+                raise ValueError(f"retrieval level {level!r}: a segment without text")
+            video = embed_segments(model, segments, device=device)
+            texts = [t for s in segments for t in s.texts]
+            text_ids = np.repeat(np.arange(len(segments)), [len(s.texts) for s in segments])
+            text = encode_texts(model, tokenizer, texts, max_length=max_length, device=device)
+            similarity = (text @ video.T).numpy()
+            segment_ids = np.arange(len(segments))
+            out[level] = {
+                "text_to_video": retrieval_metrics(similarity, text_ids, segment_ids, ks),
+                "video_to_text": retrieval_metrics(similarity.T, segment_ids, text_ids, ks),
+            }
+    finally:
+        model.train(was_training)
+    return out

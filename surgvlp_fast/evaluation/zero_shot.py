@@ -1,0 +1,71 @@
+"""Zero-shot surgical phase recognition (reference.md §6.1).
+
+Class embeddings come from prompts (one per class, or several averaged); each frame's
+L2-normalised embedding is scored against them with 100·cosine and the argmax is the phase.
+Accuracy and macro-F1 are computed per video and averaged over videos.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .features import EvalVideo, encode_class_prompts, encode_frames, smooth_features
+from .metrics import phase_metrics
+from .sharding import gather_dicts, rank_and_world, shard
+
+
+@dataclass
+class PhaseResult:
+    """Metrics (JSON-ready) and, per video, the labels and predictions (for the pictures)."""
+
+    name: str
+    class_names: list[str]
+    metrics: dict
+    per_video: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+
+
+def predict_phases(frame_features: torch.Tensor, class_features: torch.Tensor) -> np.ndarray:
+    """argmax of 100·cosine (= argmax of its softmax) for normalised features."""
+    logits = 100.0 * frame_features @ class_features.T
+    return logits.argmax(1).numpy()
+
+
+def zero_shot_phase(model, tokenizer, videos: Sequence[EvalVideo], prompts: Sequence, class_names: Sequence[str], *,
+                    smooth_window: int = 1, **kwargs) -> PhaseResult:
+    """Evaluate every frame of every video once. With `distributed=True` (every rank calls) each
+    rank encodes its share of the videos and every rank receives the full result."""
+    return zero_shot_phase_windows(model, tokenizer, videos, prompts, class_names, windows=(smooth_window,),
+                                   **kwargs)[smooth_window]
+
+
+def zero_shot_phase_windows(model, tokenizer, videos: Sequence[EvalVideo], prompts: Sequence,
+                            class_names: Sequence[str], *, windows: Sequence[int] = (1,), name: str = "zero-shot",
+                            max_length: int = 77, batch_size: int = 400, device="cpu", num_workers: int = 0,
+                            amp_dtype=None, distributed: bool = False) -> dict[int, PhaseResult]:
+    """`zero_shot_phase` for several smoothing windows from one encoding pass: {window: result}."""
+    if len(prompts) != len(class_names):
+        raise ValueError(f"{len(prompts)} prompt groups for {len(class_names)} classes")
+    was_training = model.training
+    model.eval()
+    try:
+        classes = encode_class_prompts(model, tokenizer, prompts, max_length=max_length, device=device)
+        rank, world = rank_and_world(distributed)
+        local = {}
+        for video in shard(videos, rank, world):
+            features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
+                                     num_workers=num_workers, amp_dtype=amp_dtype)
+            labels = np.asarray(video.labels, dtype=np.int64)
+            local[video.video_id] = {w: (labels, predict_phases(smooth_features(features, w), classes)) for w in windows}
+    finally:
+        model.train(was_training)
+    gathered = gather_dicts(local, distributed)
+    results = {}
+    for w in windows:
+        per_video = {v.video_id: gathered[v.video_id][w] for v in videos}  # protocol order
+        metrics = phase_metrics(per_video, len(class_names))
+        metrics["smooth_window"] = w
+        results[w] = PhaseResult(name, list(class_names), metrics, per_video)
+    return results

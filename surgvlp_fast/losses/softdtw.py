@@ -1,0 +1,106 @@
+"""Soft-DTW and the procedure-aware DTW loss of PeskaVLP (reference.md §4.3), with dispatch.
+
+Backends: "cpu" (C++ in surgvlp_fast._C.dtw), "triton" (CUDA tensors, or CPU tensors under
+TRITON_INTERPRET=1), "reference" (the anti-diagonal plain-PyTorch form of softdtw_reference.py,
+differentiated by autograd). The fused backends save the local derivatives of every cell in
+the forward and propagate through them in an analytical backward (no autograd through the DP).
+"""
+import torch
+import torch.nn.functional as F
+
+from surgvlp_fast._native import native_submodule
+from surgvlp_fast.backends import resolve_backend, triton_available
+from surgvlp_fast.losses.softdtw_reference import (
+    check_softmin,
+    compact_steps,
+    soft_dtw_wavefront,
+)
+
+NORMALIZATIONS = ("frames", "texts")
+
+
+def _fused_kernels(backend: str):
+    if backend == "cpu":
+        return native_submodule("dtw")
+    from surgvlp_fast.losses import softdtw_triton
+    return softdtw_triton
+
+
+class _FusedSoftDTW(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cost, lengths, gamma, softmin, reverse, backend):
+        kernels = _fused_kernels(backend)
+        values, local_grads = kernels.forward(cost, lengths, gamma, softmin, reverse, cost.requires_grad)
+        ctx.save_for_backward(local_grads, lengths)
+        ctx.reverse, ctx.backend = reverse, backend
+        return values
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_values):
+        local_grads, lengths = ctx.saved_tensors
+        grad_values = grad_values.to(local_grads.dtype).contiguous()
+        grad_cost = _fused_kernels(ctx.backend).backward(local_grads, lengths, grad_values, ctx.reverse)
+        return grad_cost, None, None, None, None, None
+
+
+def _resolve(backend: str, device: torch.device) -> str:
+    return resolve_backend(backend, device, kernel="soft_dtw", cpu=native_submodule("dtw") is not None,
+                           triton=triton_available(), cuda=False)
+
+
+def soft_dtw(cost, step_mask=None, gamma=0.1, softmin="prob", *, reverse=False, backend="auto"):
+    """Soft-DTW value R[T, N_i] of each sample (B,).
+
+    cost (B, T, N): cost of aligning frame t with step k. step_mask (B, N) bool, True = valid
+    step (None: all valid); the valid steps keep their order, a sample needs at least one.
+    softmin: "prob" (the reference's `dtw_prob`) or "standard" (Cuturi). reverse: align with the
+    sample's valid steps in reverse order (the negative of the DTW loss), from the same cost.
+    """
+    check_softmin(softmin)
+    if gamma <= 0:
+        raise ValueError(f"soft_dtw: gamma must be > 0, got {gamma}")
+    choice = _resolve(backend, cost.device)
+    compute_dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32  # FLT_MAX borders
+    if choice == "reference":
+        return soft_dtw_wavefront(cost.to(compute_dtype), step_mask, gamma, softmin, reverse).to(cost.dtype)
+    compact, lengths = compact_steps(cost.to(compute_dtype), step_mask)
+    values = _FusedSoftDTW.apply(compact.contiguous(), lengths, float(gamma), softmin, bool(reverse), choice)
+    return values.to(cost.dtype)
+
+
+def alignment_cost(frames, steps, step_mask=None, gamma_f=0.1, normalize="frames"):
+    """C = -log softmax(cos(frame, step) / γ_f) (B, T, N), normalised over the frames (dim 1, the
+    reference code) or over the valid steps (dim 2, the paper's Eq. 2)."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize={normalize!r} is not one of {', '.join(map(repr, NORMALIZATIONS))}")
+    if frames.dim() != 3 or steps.dim() != 3 or frames.shape[0] != steps.shape[0] or frames.shape[2] != steps.shape[2]:
+        raise ValueError(f"procedure DTW: frames must be (B, T, d) and steps (B, N, d), got "
+                         f"{tuple(frames.shape)} and {tuple(steps.shape)}")
+    similarity = F.normalize(frames, dim=-1) @ F.normalize(steps, dim=-1).transpose(1, 2) / gamma_f
+    if normalize == "frames":
+        return -torch.log_softmax(similarity, dim=1)
+    if step_mask is not None:
+        similarity = similarity.masked_fill(~step_mask[:, None, :], float("-inf"))
+        return (-torch.log_softmax(similarity, dim=2)).masked_fill(~step_mask[:, None, :], 0.0)
+    return -torch.log_softmax(similarity, dim=2)
+
+
+def procedure_dtw_loss(frames, steps, step_mask=None, *, gamma_f=0.1, gamma_s=0.1, normalize="frames",
+                       margin=0.0, ratio=0.5, scale=0.01, softmin="prob", backend="auto"):
+    """PeskaVLP's procedure-aware DTW loss (reference.md §4.3), the mean over the given samples.
+
+    frames (B, T, d) per-frame embeddings; steps (B, N, d) step-text embeddings in temporal
+    order; step_mask (B, N) bool (True = valid, `pos_step != -1`). With a_i = scale·DTW(C_i) and
+    b_i = scale·DTW(C_i with its valid steps reversed):
+        L = mean_i a_i + ratio · mean_i max(a_i − b_i + margin, 0).
+    Reference values (code / paper): normalize "frames" / "texts", margin 0 / 0.1, ratio 0.5,
+    scale 0.01, γ_f = γ_s = 0.1, softmin "prob".
+    """
+    if step_mask is not None:
+        step_mask = step_mask.to(device=frames.device, dtype=torch.bool)
+    cost = alignment_cost(frames, steps, step_mask, gamma_f, normalize)
+    aligned = scale * soft_dtw(cost, step_mask, gamma_s, softmin, backend=backend)
+    reversed_ = scale * soft_dtw(cost, step_mask, gamma_s, softmin, reverse=True, backend=backend)
+    hinge = torch.clamp(aligned - reversed_ + margin, min=0)
+    return aligned.mean() + ratio * hinge.mean()

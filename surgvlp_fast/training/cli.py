@@ -1,0 +1,61 @@
+"""`surgvlp-fast train CONFIG --work-dir DIR [--resume] [key.sub=value ...]`.
+
+One code path for a CPU, one GPU, torchrun and SLURM srun: the process's place in the run comes
+from the environment (training/distributed.py).
+"""
+import os
+import sys
+
+
+OPTIONS_WITH_VALUE = ("--work-dir",)
+
+
+def add_arguments(parser):
+    parser.add_argument("config", help="YAML config (configs/surgvlp.yaml, hecvl.yaml, peskavlp.yaml, ...)")
+    parser.add_argument("--work-dir", required=True, help="folder for config.yaml, checkpoints/, log.txt, "
+                                                          "metrics.jsonl and tensorboard/")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --work-dir")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="config overrides, e.g. optim.lr=1e-4 train.epochs=10")
+    parse = parser.parse_known_args
+    # argparse cannot take positionals on both sides of an option: read the options first
+    parser.parse_known_args = lambda args=None, namespace=None: parse(options_first(args), namespace)
+
+
+def options_first(args):
+    """Move `--option [value]` arguments before the positionals (CONFIG and the overrides)."""
+    options, positionals, i = [], [], 0
+    args = list(args or [])
+    while i < len(args):
+        if args[i].startswith("-"):
+            takes_value = args[i] in OPTIONS_WITH_VALUE
+            options += args[i:i + 1 + takes_value]
+            i += 1 + takes_value
+        else:
+            positionals.append(args[i])
+            i += 1
+    return options + positionals
+
+
+def run(args) -> int:
+    from surgvlp_fast.config import ConfigError, load_config, tokenizer_path
+    from surgvlp_fast.models import load_tokenizer
+    from surgvlp_fast.training.data import build_training_data
+    from surgvlp_fast.training.distributed import shutdown
+    from surgvlp_fast.training.trainer import Trainer
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except (ConfigError, OSError) as e:
+        print(f"surgvlp-fast train: {e}", file=sys.stderr)
+        return 2
+    tokenizer = load_tokenizer(tokenizer_path(cfg))
+    trainer = Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume)
+    try:
+        status = trainer.train()
+    finally:
+        shutdown()
+    if status == "finished" and trainer.env.is_main:
+        open(os.path.join(args.work_dir, "DONE"), "w").close()
+    print(status)
+    return 0

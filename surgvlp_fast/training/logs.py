@@ -1,0 +1,62 @@
+"""Run logs on rank 0: `log.txt` (human), `metrics.jsonl` (one JSON object per record), TensorBoard
+scalars at the real optimizer step, and a tqdm progress bar with loss, throughput and ETA."""
+import json
+import os
+import sys
+import time
+
+
+class RunLog:
+    def __init__(self, work_dir: str, enabled: bool, tensorboard: bool = True, progress_bar: bool = True):
+        self.enabled = enabled
+        self.work_dir = work_dir
+        self._tb = None
+        self._bar = None
+        self._progress_bar = progress_bar
+        if enabled and tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(os.path.join(work_dir, "tensorboard"))
+
+    def line(self, text: str) -> None:
+        """A line in log.txt (and on the terminal, above the progress bar)."""
+        if not self.enabled:
+            return
+        stamped = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}"
+        with open(os.path.join(self.work_dir, "log.txt"), "a") as f:
+            f.write(stamped + "\n")
+        if self._bar is not None:
+            self._bar.write(stamped, file=sys.stderr)
+        else:
+            print(stamped, file=sys.stderr, flush=True)
+
+    def record(self, kind: str, step: int, values: dict, **extra) -> None:
+        """A record in metrics.jsonl, and its values as TensorBoard scalars `kind/name` at `step`."""
+        if not self.enabled:
+            return
+        with open(os.path.join(self.work_dir, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps({"kind": kind, "step": step, **extra, **values}) + "\n")
+        if self._tb is not None:
+            for name, value in values.items():
+                if isinstance(value, (int, float)):
+                    self._tb.add_scalar(f"{kind}/{name}", value, step)
+
+    def start_bar(self, total: int, initial: int) -> None:
+        if self.enabled and self._progress_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def update_bar(self, loss: float, samples_per_s: float, level: str) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{level} loss {loss:.4f} {samples_per_s:.1f} samples/s", refresh=False)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None

@@ -1,0 +1,446 @@
+"""The trainer of SurgVLP / HecVL / PeskaVLP: one class whose methods are the steps of the loop.
+
+`Trainer(cfg, work_dir, data)` builds the model, optimizer, schedule and streams; `train()` runs
+the epochs. Every step trains one level (reference.md §5.6): its batch is moved to the device,
+augmented there (`make_views`), embedded in one forward, and scored by the method's objective.
+Checkpoints hold everything needed for an exact resume (model, optimizer, scheduler, GradScaler,
+stream positions, every rank's RNG states).
+"""
+import os
+import random
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
+from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
+from surgvlp_fast.models import build_model, load_tokenizer
+from surgvlp_fast.training import checkpoint as ckpt
+from surgvlp_fast.training.data_stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
+from surgvlp_fast.training.distributed import DistEnv, init_process_group, pick_device, read_env
+from surgvlp_fast.training.logs import RunLog
+from surgvlp_fast.training.schedule import cosine_with_warmup, epoch_plan, total_steps
+
+TEXT_GROUPS = {"clip": ("sents_0", "sents_1"), "keystep": ("sents_summarize", "sents_0"),
+               "video": ("sents_summarize", "sents_0")}
+STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf (train.nonfinite: stop)."""
+
+
+@dataclass
+class TrainingData:
+    """What the trainer needs from the data layer."""
+    train: dict                              # level -> dataset (uint8 `video` + texts per sample)
+    collate: dict                            # level (and "val") -> collate_fn
+    make_views: Callable                     # (video uint8 (B,T,3,H,W), n_aug, generator) -> normalised views
+    val: object = None                       # clip-level validation dataset
+    corrupt_errors: tuple = ()               # exceptions meaning "this sample is corrupt: skip it"
+    tokenizer: object = None
+    worker_init: Callable | None = None      # DataLoader worker_init_fn
+
+
+@dataclass
+class Progress:
+    epoch: int = 0
+    epoch_step: int = 0                      # steps of the epoch's plan already done
+    step: int = 0                            # optimizer steps done in the whole run
+    skipped_samples: int = 0
+    skipped_steps: int = 0
+
+
+class Trainer:
+    def __init__(self, cfg: Config, work_dir: str, data: TrainingData, *, objective=None,
+                 eval_hook: Callable | None = None, resume: bool = False, env: DistEnv | None = None):
+        self.cfg, self.work_dir, self.data = cfg, work_dir, data
+        self.env = env or read_env()
+        self.device = pick_device(cfg.device, self.env)
+        init_process_group(self.env, self.device, cfg.distributed.backend, cfg.distributed.timeout_minutes)
+        os.makedirs(work_dir, exist_ok=True)
+        self.log = RunLog(work_dir, self.env.is_main, tensorboard=cfg.train.tensorboard,
+                          progress_bar=cfg.train.progress_bar)
+        if self.env.is_main:
+            save_config(cfg, os.path.join(work_dir, "config.yaml"))
+
+        seed_everything(cfg.seed)                 # same initial weights on every rank
+        self.tokenizer = data.tokenizer if data.tokenizer is not None else load_tokenizer(tokenizer_path(cfg))
+        self.model = build_model(cfg.model, self.tokenizer).to(self.device)
+        self.ddp = (DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                            else None, find_unused_parameters=False)
+                    if self.env.distributed else self.model)
+        seed_everything(cfg.seed * 1000 + self.env.rank)   # dropout and data draws differ per rank
+        self.view_generator = torch.Generator().manual_seed(cfg.seed * 7919 + self.env.rank)
+
+        self.levels = [lv for lv in LEVELS if lv in data.train]
+        self.streams = {lv: self._stream(lv, data.train[lv], getattr(cfg.data, lv).batch_size, index)
+                        for index, lv in enumerate(self.levels)}
+        self.lengths = {lv: len(s) for lv, s in self.streams.items()}
+        self.objective = objective if objective is not None else default_objective(cfg)
+        self.eval_hook = eval_hook if eval_hook is not None else default_eval_hook(cfg)
+
+        self.precision = resolve_precision(cfg.train.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16" and cfg.train.grad_scaler)
+        self.optimizer = build_optimizer(cfg, self.model)
+        sched = cfg.schedule
+        self.total_steps = total_steps(cfg.train.epochs, self.lengths, sched.mode, sched.every, sched.batches,
+                                       cfg.train.accumulate, cfg.optim.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: cosine_with_warmup(s, cfg.optim.warmup_steps, self.total_steps))
+        self.progress = Progress()
+        self._stop_signal = None
+        if resume:
+            self.resume()
+
+    # ------------------------------------------------------------------------------ building
+    def _stream(self, level, dataset, batch_size, index) -> LevelStream:
+        return LevelStream(level, dataset, batch_size, self.data.collate[level], seed=self.cfg.seed * 31 + index,
+                           rank=self.env.rank, world_size=self.env.world_size, num_workers=self.cfg.data.num_workers,
+                           corrupt_errors=self.data.corrupt_errors, retries=self.cfg.data.corrupt_retries,
+                           worker_init=self.data.worker_init)
+
+    def plan(self, epoch: int) -> list[tuple[str, int]]:
+        s = self.cfg.schedule
+        return epoch_plan(epoch, self.lengths, s.mode, s.every, s.batches, self.cfg.train.accumulate)
+
+    # --------------------------------------------------------------------------------- steps
+    def autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.precision == "bf16" else torch.float16)
+
+    def embed(self, level: str, batch: dict, generator: torch.Generator):
+        """Device batch → the objective's embeddings (ClipEmbeddings or LevelEmbeddings)."""
+        video = batch["video"]
+        n_aug = self.cfg.data.clip.views - 1 if level == "clip" else 0
+        views = self.data.make_views(video, n_aug=n_aug, generator=generator)
+        parent_key, child_key = TEXT_GROUPS[level]
+        parent, children = batch[parent_key], batch[child_key]
+        b, k = children["input_ids"].shape[:2]
+        groups = [{name: t.flatten(0, 1) for name, t in group.items()} for group in (parent, children)]
+        same_length = groups[0]["input_ids"].shape[1] == groups[1]["input_ids"].shape[1]
+        text = {name: torch.cat([groups[0][name], groups[1][name]]) for name in groups[0]} if same_length else groups
+        with self.autocast():
+            out = self.ddp(video=torch.cat(views), text=text, mode="all")
+        text_emb = out["text_emb"].float()
+        anchor, candidates = text_emb[:b], text_emb[b:].view(b, k, -1)
+        if level == "clip":
+            return ClipEmbeddings(views=list(out["img_emb"].float().chunk(len(views))), anchor_text=anchor,
+                                  candidate_texts=candidates)
+        step_mask = batch["pos_step"] != -1 if "pos_step" in batch else None
+        return LevelEmbeddings(frames=out["frame_emb"].float(), parent=anchor, children=candidates,
+                               step_mask=step_mask)
+
+    def forward_loss(self, level: str, batch: dict, generator: torch.Generator):
+        loss, terms = getattr(self.objective, level)(self.embed(level, batch, generator))
+        return loss, terms
+
+    def train_step(self, level: str, n_micro: int) -> dict:
+        """One optimizer step on `n_micro` batches of `level` (gradient accumulation)."""
+        self.ddp.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        stream = self.streams[level]
+        total, terms_sum, samples, skip = 0.0, {}, 0, False
+        for i in range(n_micro):
+            batch = to_device(stream.next(), self.device)
+            if skip:
+                continue
+            samples += batch["video"].shape[0]
+            sync = i == n_micro - 1 or not self.env.distributed
+            with (nullcontext() if sync else self.ddp.no_sync()):
+                loss, terms = self.forward_loss(level, batch, self.view_generator)
+                if not self._all_finite(loss):
+                    if self.cfg.train.nonfinite == "stop":
+                        raise NonFiniteLoss(
+                            f"non-finite {level} loss at step {self.progress.step} (epoch {self.progress.epoch}): "
+                            f"{ {k: float(v.detach()) for k, v in terms.items()} }; set train.nonfinite=skip to skip such steps")
+                    skip = True
+                    continue
+                self.scaler.scale(loss / n_micro).backward()
+            total += loss.detach().float() / n_micro
+            for name, value in terms.items():
+                terms_sum[name] = terms_sum.get(name, 0.0) + value.detach().float() / n_micro
+        if skip:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.progress.skipped_steps += 1
+        else:
+            if self.cfg.optim.max_grad_norm > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.scheduler.step()
+        self.progress.step += 1
+        self.progress.epoch_step += 1
+        skipped = stream.pop_skipped()
+        if skipped:
+            self.progress.skipped_samples += len(skipped)
+            for message in skipped:
+                self.log.line(f"rank {self.env.rank}: skipped corrupt sample of level {level}: {message}")
+        values = {} if skip else {"loss": total, **terms_sum}
+        return {"level": level, "skipped": skip, "samples": samples, **values}
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        bad = (~torch.isfinite(loss.detach())).float().reshape(1)
+        if self.env.distributed:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        return bad.item() == 0
+
+    def _global_mean(self, values: dict) -> dict:
+        names = [k for k, v in values.items() if isinstance(v, torch.Tensor)]
+        if not names:
+            return {}
+        stacked = torch.stack([values[k].float().reshape(()) for k in names]).to(self.device)
+        if self.env.distributed:
+            dist.all_reduce(stacked)
+            stacked /= self.env.world_size
+        return dict(zip(names, stacked.tolist()))
+
+    # ------------------------------------------------------------------------------ the loop
+    def train_epoch(self, epoch: int) -> bool:
+        """Run the rest of `epoch`'s plan; False when stopped early (signal or train.max_steps)."""
+        plan = self.plan(epoch)
+        while self.progress.epoch_step < len(plan):
+            if self._should_stop():
+                return False
+            level, n_micro = plan[self.progress.epoch_step]
+            start = time.perf_counter()
+            result = self.train_step(level, n_micro)
+            means = self._global_mean(result)
+            samples_per_s = result["samples"] * self.env.world_size / (time.perf_counter() - start)
+            lr = self.scheduler.get_last_lr()[0]
+            step = self.progress.step
+            if means:
+                self.log.update_bar(means["loss"], samples_per_s, level)
+                if step % self.cfg.train.log_every == 0 or self.progress.epoch_step == len(plan):
+                    self.log.record("train", step, {**{f"{level}/{k}": v for k, v in means.items()},
+                                                   "loss": means["loss"], "lr": lr, "samples_per_s": samples_per_s},
+                                    epoch=epoch, level=level)
+                    self.log.line(f"epoch {epoch} step {step}/{self.total_steps} {level} loss {means['loss']:.5f} "
+                                  f"lr {lr:.3e} {samples_per_s:.1f} samples/s")
+            else:
+                self.log.update_bar(float("nan"), samples_per_s, level)
+                self.log.line(f"epoch {epoch} step {step}: non-finite {level} loss, step skipped")
+            every = self.cfg.checkpoint.every_steps
+            if every and step % every == 0 and self.progress.epoch_step < len(plan):
+                self.save_checkpoint()
+        return True
+
+    def _should_stop(self) -> bool:
+        flag = torch.tensor([1.0 if self._stop_signal else 0.0], device=self.device)
+        if self.env.distributed:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item():
+            self.log.line(f"stopping on {self._stop_signal or 'a signal on another rank'}: writing a checkpoint")
+            self.save_checkpoint()
+            return True
+        max_steps = self.cfg.train.max_steps
+        if max_steps and self.progress.step >= max_steps:
+            self.log.line(f"train.max_steps={max_steps} reached: writing a checkpoint")
+            self.save_checkpoint()
+            return True
+        return False
+
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        """Clip-level loss on the validation split, model in eval mode (reference: train mode, §8.11).
+
+        Its random draws (sub-clips, augmentations) are the same at every validation and leave the
+        training RNG streams untouched: validating does not change the training numbers.
+        """
+        if self.data.val is None:
+            return None
+        saved = self.rng_state()
+        seed_everything(self.cfg.seed + 12345 + self.env.rank)
+        self.ddp.train(self.cfg.validation.model_mode == "train")
+        try:
+            sampler = PassBatchSampler(len(self.data.val), self.cfg.data.val.batch_size, 0, self.env.rank,
+                                       self.env.world_size, shuffle=False)
+            loader = torch.utils.data.DataLoader(
+                SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
+                batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
+                num_workers=self.cfg.data.num_workers, worker_init_fn=self.data.worker_init,
+                generator=torch.Generator().manual_seed(self.cfg.seed))
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            total, count = torch.zeros((), device=self.device), 0
+            for batch, _ in loader:
+                loss, _ = self.forward_loss("clip", to_device(batch, self.device), generator)
+                total += loss.detach().float()
+                count += 1
+            return self._global_mean({"loss": total / max(1, count)})["loss"]
+        finally:
+            self.ddp.train()
+            self.set_rng_state(saved)
+
+    def end_of_epoch(self, epoch: int) -> None:
+        every = self.cfg.validation.every_epochs
+        if every and (epoch + 1) % every == 0:
+            val = self.validate()
+            if val is not None:
+                self.log.record("val", self.progress.step, {"loss": val}, epoch=epoch)
+                self.log.line(f"epoch {epoch} validation loss {val:.5f}")
+        every = self.cfg.eval.every_epochs
+        if self.eval_hook is not None and every and (epoch + 1) % every == 0:
+            metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)   # on every rank
+            self.log.record("eval", self.progress.step, metrics, epoch=epoch)
+            self.log.line(f"epoch {epoch} evaluation: {metrics}")
+
+    def train(self) -> str:
+        """Train to the end (or to a stop signal / train.max_steps). Returns "finished" or "stopped"."""
+        self.log.line(f"training {self.cfg.method} on {self.env.world_size} process(es), device {self.device}, "
+                      f"{self.precision}, levels {self.lengths} batches per pass, {self.total_steps} steps")
+        self.log.start_bar(self.total_steps, self.progress.step)
+        previous = {name: signal.signal(getattr(signal, name), self._on_signal) for name in STOP_SIGNALS}
+        try:
+            while self.progress.epoch < self.cfg.train.epochs:
+                if not self.train_epoch(self.progress.epoch):
+                    return "stopped"
+                self.end_of_epoch(self.progress.epoch)
+                self.progress.epoch += 1
+                self.progress.epoch_step = 0
+                every = self.cfg.checkpoint.every_epochs
+                if (every and self.progress.epoch % every == 0) or self.progress.epoch == self.cfg.train.epochs:
+                    self.save_checkpoint()
+            self.log.line(f"finished: {self.progress.step} steps, {self.progress.skipped_samples} corrupt samples "
+                          f"skipped, {self.progress.skipped_steps} non-finite steps skipped")
+            return "finished"
+        finally:
+            for name, handler in previous.items():
+                signal.signal(getattr(signal, name), handler)
+            self.log.close()
+
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signal.Signals(signum).name
+
+    # ------------------------------------------------------------------------------- resume
+    def rng_state(self) -> dict:
+        state = {"python": random.getstate(), "numpy": numpy_state(), "torch": torch.get_rng_state(),
+                 "views": self.view_generator.get_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def set_rng_state(self, state: dict) -> None:
+        random.setstate(state["python"])
+        set_numpy_state(state["numpy"])
+        torch.set_rng_state(state["torch"])
+        self.view_generator.set_state(state["views"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs; RNG and stream states of every rank."""
+        local = {"rng": self.rng_state(), "streams": {lv: s.state_dict() for lv, s in self.streams.items()}}
+        if self.env.distributed:
+            per_rank = [None] * self.env.world_size
+            dist.all_gather_object(per_rank, local)
+        else:
+            per_rank = [local]
+        p = self.progress
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "progress": {"epoch": p.epoch, "epoch_step": p.epoch_step, "step": p.step,
+                             "skipped_samples": p.skipped_samples, "skipped_steps": p.skipped_steps},
+                "ranks": per_rank, "world_size": self.env.world_size, "method": self.cfg.method}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["world_size"] != self.env.world_size:
+            raise RuntimeError(f"the checkpoint was written by {state['world_size']} processes, this run has "
+                               f"{self.env.world_size}: an exact resume needs the same number")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        p = state["progress"]
+        self.progress = Progress(p["epoch"], p["epoch_step"], p["step"], p["skipped_samples"], p["skipped_steps"])
+        mine = state["ranks"][self.env.rank]
+        self.set_rng_state(mine["rng"])
+        for level, stream_state in mine["streams"].items():
+            self.streams[level].load_state_dict(stream_state)
+
+    def save_checkpoint(self) -> None:
+        state = self.state_dict()   # a collective: every rank takes part
+        if self.env.is_main:
+            path = ckpt.checkpoint_path(self.work_dir, self.progress.step)
+            ckpt.atomic_save(state, path)
+            ckpt.prune(self.work_dir, self.cfg.checkpoint.keep_last)
+            self.log.line(f"checkpoint {path}")
+        if self.env.distributed:
+            dist.barrier()
+
+    def resume(self) -> bool:
+        path = ckpt.latest_checkpoint(self.work_dir)
+        if path is None:
+            self.log.line(f"--resume: no checkpoint in {ckpt.checkpoint_dir(self.work_dir)}, starting afresh")
+            return False
+        self.load_state_dict(ckpt.load_checkpoint(path))
+        self.log.line(f"resumed from {path}: epoch {self.progress.epoch}, step {self.progress.step}")
+        return True
+
+
+# ---------------------------------------------------------------------------------- helpers
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def numpy_state() -> dict:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def set_numpy_state(state: dict) -> None:
+    np.random.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"],
+                         state["has_gauss"], state["cached"]))
+
+
+def to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        if device.type != "cuda":
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return precision
+
+
+def build_optimizer(cfg: Config, model) -> torch.optim.Optimizer:
+    o = cfg.optim
+    cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+
+def default_objective(cfg: Config):
+    return build_objective(cfg.method, **cfg.objective)
+
+
+def default_eval_hook(cfg: Config):
+    """The evaluation protocols of `cfg.eval`, or None when none are configured. Called on every
+    rank: with several processes the protocols share the videos out (`distributed=True`)."""
+    if not cfg.eval.protocols or not cfg.eval.every_epochs:
+        return None
+
+    def run(model, tokenizer, cfg, device):
+        from surgvlp_fast.evaluation import run_protocols
+
+        distributed = dist.is_initialized() and dist.get_world_size() > 1
+        return run_protocols(model, tokenizer, cfg.eval, device, data_root=cfg.eval.data_root or cfg.data.root,
+                             distributed=distributed)
+
+    return run

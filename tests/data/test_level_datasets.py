@@ -1,0 +1,165 @@
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from surgvlp_fast.data.collate import TextCollator
+from surgvlp_fast.data.errors import CorruptVideoError
+from surgvlp_fast.data.level_datasets import (ClipLevelDataset, KeystepLevelDataset, VideoLevelDataset,
+                                              expand_min_time, subsample_steps, worker_init)
+from surgvlp_fast.data.sampling import ResumableSampler
+from surgvlp_fast.data.tokenization import load_tokenizer
+from surgvlp_fast.data.tools.extract_frames import extract_frames
+
+S = 32
+
+
+def test_shapes_of_the_three_levels(tiny_world):
+    root, _ = tiny_world
+    tok = load_tokenizer(str(root / "tokenizer"))
+    cases = [
+        (ClipLevelDataset(str(root), size=S), 4, {"sents_0": (1, 77), "sents_1": (2, 77)}),
+        (KeystepLevelDataset(str(root), size=S), 16, {"sents_summarize": (1, 200), "sents_0": (3, 200)}),
+        (VideoLevelDataset(str(root), size=S), 64, {"sents_summarize": (1, 200), "sents_0": (8, 200)}),
+    ]
+    for dataset, frames, texts in cases:
+        max_length = 77 if frames == 4 else 200
+        batch = TextCollator(tok, max_length)([dataset[(0, 0)], dataset[(1, 0)]])
+        assert batch["video"].shape == (2, frames, 3, S, S) and batch["video"].dtype == torch.uint8
+        for key, (k, length) in texts.items():
+            for field in ("input_ids", "attention_mask", "token_type_ids"):
+                assert batch[key][field].shape == (2, k, length), (key, field)
+        if frames > 4:
+            assert batch["pos_step"].dtype == torch.long and batch["pos_step"].shape == (2, texts["sents_0"][0])
+    video = VideoLevelDataset(str(root), size=S)[(0, 0)]
+    assert video["pos_step"].tolist() == [0, 1, 2, 3, 4, 5, 6, -1]  # 7 keysteps padded to 8
+    assert video["sents_0"][7] == video["sents_0"][6]
+
+
+def test_deterministic_per_key_and_varies_with_epoch(tiny_world):
+    root, _ = tiny_world
+    ds = ClipLevelDataset(str(root), size=S)
+    a, b, c = ds[(1, 0)], ds[(1, 0)], ds[(1, 1)]
+    assert torch.equal(a["video"], b["video"]) and a["sents_0"] == b["sents_0"]
+    assert not torch.equal(a["video"], c["video"]) or a["sents_0"] != c["sents_0"]
+    ds.set_epoch(1)
+    assert torch.equal(ds[1]["video"], c["video"])
+
+
+def test_dataloader_workers_and_resume_give_the_same_batches(tiny_world):
+    root, _ = tiny_world
+    tok = load_tokenizer(str(root / "tokenizer"))
+    ds = KeystepLevelDataset(str(root), size=S)
+    collate = TextCollator(tok, 64, padding="max_length")
+
+    def batches(sampler, workers):
+        loader = DataLoader(ds, batch_size=2, sampler=sampler, num_workers=workers, collate_fn=collate,
+                            worker_init_fn=worker_init)
+        return [b for b in loader]
+
+    full = batches(ResumableSampler(len(ds), seed=7), 0)
+    with_workers = batches(ResumableSampler(len(ds), seed=7), 2)
+    assert len(ds) == 5 and len(full) == 3
+    for x, y in zip(full, with_workers):
+        assert torch.equal(x["video"], y["video"]) and torch.equal(x["sents_0"]["input_ids"], y["sents_0"]["input_ids"])
+    state = ResumableSampler(len(ds), seed=7).state_dict(consumed=2)
+    resumed_sampler = ResumableSampler(len(ds), seed=0)
+    resumed_sampler.load_state_dict(state)
+    resumed = batches(resumed_sampler, 0)
+    assert len(resumed) == 2 and torch.equal(resumed[0]["video"], full[1]["video"])
+    # a state at the end of an epoch resumes at the next epoch
+    end = ResumableSampler(len(ds), seed=7)
+    end.load_state_dict(ResumableSampler(len(ds), seed=7).state_dict(consumed=len(ds)))
+    assert end.epoch == 1 and len(list(end)) == len(ds)
+
+
+def test_distributed_sampler_shards():
+    ranks = [ResumableSampler(5, seed=1, rank=r, world_size=2) for r in range(2)]
+    seen = [k for s in ranks for k, _ in s]
+    assert len(ranks[0]) == len(ranks[1]) == 3 and sorted(set(seen)) == [0, 1, 2, 3, 4]
+
+
+def _mini_world(tiny_world, tmp_path):
+    """A one-lecture folder with readable timings: texts say when they are."""
+    root, info = tiny_world
+    lecture = info["lectures"][0]
+    vid, duration = lecture["video_id"], lecture["duration"]
+    dst = tmp_path / "mini"
+    for folder in ("videos", "aws_narration_texts", "whisper_narration_texts", "keystep_texts", "abstract_texts", "splits"):
+        (dst / folder).mkdir(parents=True)
+    shutil.copy(root / "videos" / f"{vid}.mp4", dst / "videos")
+    aws = "".join(f"{t},{t + 1.5},aws{t:02d}\n" for t in range(1, int(duration) - 2, 4))
+    whisper = "".join(f"{t},{t + 2},wh{t:02d}\n" for t in range(0, int(duration) - 2, 2))
+    (dst / "aws_narration_texts" / f"{vid}.csv").write_text("start,end,text\n" + aws)
+    (dst / "whisper_narration_texts" / f"{vid}.csv").write_text("start,end,text\n" + whisper)
+    steps = "".join(f"{k * 2},{k * 2 + 2},S{k},T{k}\n" for k in range(10))
+    (dst / "keystep_texts" / f"{vid}.csv").write_text("start,end,step,text\n0.5,%s,Whole,Everything\n" % (duration - 1))
+    (dst / "abstract_texts" / f"{vid}.csv").write_text(f"start,end,text\n0,{duration},abstract\n")
+    for split in ("train_narration", "train_keystep", "train_abstract"):
+        (dst / "splits" / f"{split}.csv").write_text(f"video_path\n{vid}.mp4\n")
+    return dst, vid, duration, steps
+
+
+def test_quirk_options(tiny_world, tmp_path):
+    dst, vid, duration, steps = _mini_world(tiny_world, tmp_path)
+    clip = ClipLevelDataset(str(dst), size=S, num_candidates=3)
+    ref = ClipLevelDataset(str(dst), size=S, num_candidates=3, candidate_window="sentence", truncate_times=True,
+                           overlap_query="reference", frame_pick="reference")
+    for key in range(20):
+        fixed, quirky = clip[(0, key)], ref[(0, key)]
+        a = int(fixed["sents_0"][0][3:])
+        times = [int(c[2:]) for c in fixed["sents_1"] if c.startswith("wh")]
+        assert times == sorted(times) and len(set(times)) == len(times)  # unique rows, temporal order
+        # candidates overlap the 3-5 s sub-clip, which lies within the expanded sentence window +- 5 s
+        assert all(a - 5 <= t <= a + 6 for t in times)
+        assert quirky["video"].shape == fixed["video"].shape == (4, 3, S, S)
+    # keystep children: temporal order by default, the reference's random.sample scrambles it
+    ks = KeystepLevelDataset(str(dst), size=S, num_children=4)
+    ks_ref = KeystepLevelDataset(str(dst), size=S, num_children=4, child_order="random", keystep_window="children")
+    in_order = [ks[(0, e)]["sents_0"] for e in range(15)]
+    assert all([int(c[-2:]) for c in ch] == sorted(int(c[-2:]) for c in ch) for ch in in_order)
+    scrambled = [ks_ref[(0, e)]["sents_0"] for e in range(15)]
+    assert any([int(c[-2:]) for c in ch] != sorted(int(c[-2:]) for c in ch) for ch in scrambled)
+    steps_text = KeystepLevelDataset(str(dst), size=S, keystep_text="step")[(0, 0)]
+    assert steps_text["sents_summarize"] == ["Whole"]
+    # video level: the strided subsample drops the tail, "even" keeps the last keystep
+    assert subsample_steps(10, 8, "stride") == ([0, 1, 2, 3, 4, 5, 6, 7], list(range(8)))
+    even, pos = subsample_steps(10, 8, "even")
+    assert even[0] == 0 and even[-1] == 9 and pos == list(range(8)) and even == sorted(even)
+    assert subsample_steps(3, 5, "even") == ([0, 1, 2, 2, 2], [0, 1, 2, -1, -1])
+    assert expand_min_time(1.0, 2.0, 4.0) == (0.0, 4.0) and expand_min_time(5.0, 6.0, 4.0) == (3.5, 7.5)
+
+
+def test_video_backends_and_frames_cache(tiny_world, tmp_path):
+    root, info = tiny_world
+    pyav = ClipLevelDataset(str(root), size=S, video_backend="pyav")[(2, 0)]
+    codec = ClipLevelDataset(str(root), size=S, video_backend="torchcodec")[(2, 0)]
+    assert torch.equal(pyav["video"], codec["video"])
+    cache = tmp_path / "cache"
+    for lecture in info["lectures"]:
+        vid = lecture["video_id"]
+        extract_frames(str(root / "videos" / f"{vid}.mp4"), str(cache / vid), name=vid)
+    from_frames = VideoLevelDataset(str(root), size=S, video_root=str(cache))[(0, 0)]
+    assert from_frames["video"].shape == (64, 3, S, S)
+
+
+def test_corrupt_video_raises_or_is_substituted(tiny_world, tmp_path):
+    root, _ = tiny_world
+    dst = tmp_path / "w"
+    shutil.copytree(root, dst, ignore=shutil.ignore_patterns("downstream_datasets", "*.npz"))
+    (dst / "videos" / "vd0001syn.mp4").write_bytes(b"\x00" * 1000)
+    ds = ClipLevelDataset(str(dst), size=S)
+    with pytest.raises(CorruptVideoError, match="vd0001syn.mp4"):
+        ds[(0, 0)]
+    loader = DataLoader(ds, batch_size=1, num_workers=1, sampler=[(0, 0)])
+    with pytest.raises(CorruptVideoError):
+        next(iter(loader))
+    sub = ClipLevelDataset(str(dst), size=S, on_corrupt="substitute")[(0, 0)]
+    assert sub["corrupt_skipped"] == 1 and sub["video"].shape == (4, 3, S, S)
+    os.remove(dst / "videos" / "vd0002syn.mp4")
+    with pytest.raises(Exception, match="vd0002syn.mp4.*not found"):
+        ds[(1, 0)]
+    assert np.isfinite(sub["video"].float().mean().item())

@@ -1,0 +1,89 @@
+"""DualEncoder shapes and modes, frame-mean pooling, vision weights, gradient checkpointing."""
+import os
+
+import pytest
+import torch
+
+from surgvlp_fast.models import DualEncoder, TextEncoder, VisionEncoder, build_bert
+from surgvlp_fast.models.vision import TinyCNN, imagenet_weights_file
+
+
+def tiny_model(norm="batch", checkpointing=False) -> DualEncoder:
+    torch.manual_seed(0)
+    bert = build_bert(vocab_size=40, hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
+                      max_positions=16, dropout=0.0)
+    if checkpointing:
+        bert.activation_checkpointing_enable({"use_reentrant": False})
+    return DualEncoder(VisionEncoder("tiny_cnn", 16, norm=norm, gradient_checkpointing=checkpointing),
+                       TextEncoder(bert, 2, 16))
+
+
+def tokens(n=3, length=7):
+    ids = torch.randint(4, 40, (n, length))
+    mask = torch.ones(n, length, dtype=torch.long)
+    mask[0, 4:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+def test_modes_and_frame_mean():
+    model = tiny_model().eval()
+    video = torch.randn(2, 5, 3, 32, 32)
+    with torch.no_grad():
+        out = model(video=video, text=tokens(), mode="all")
+        frames = model.encode_frames(video.flatten(0, 1)).view(2, 5, -1)
+        assert set(model(video=video, mode="video")) == {"frame_emb", "img_emb"}
+        assert set(model(text=tokens(), mode="text")) == {"text_emb"}
+        assert model(video=video[:, 0], mode="video")["img_emb"].shape == (2, 16)
+    torch.testing.assert_close(out["img_emb"], frames.mean(1))
+    torch.testing.assert_close(out["frame_emb"], frames)
+    assert out["text_emb"].shape == (3, 16)
+    with pytest.raises(ValueError, match="mode"):
+        model(video=video, mode="action")
+    with pytest.raises(ValueError, match="needs text"):
+        model(video=video, mode="all")
+
+
+def test_tiny_cnn_size():
+    assert 0.2e6 < sum(p.numel() for p in TinyCNN().parameters()) < 0.4e6
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    video, text = torch.randn(2, 2, 3, 32, 32), tokens()
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model(norm="group", checkpointing=checkpointing).train()
+        out = model(video=video, text=text)
+        (out["img_emb"].sum() + out["text_emb"].pow(2).sum()).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_resnet_checkpointing_matches():
+    torch.manual_seed(0)
+    model = VisionEncoder("resnet18", 8, weights="random").train()
+    x = torch.randn(2, 3, 32, 32)
+    ref = model(x)
+    model.gradient_checkpointing = True
+    torch.testing.assert_close(model(x), ref)
+
+
+def test_vision_weights_from_a_local_file(tmp_path):
+    import torchvision
+
+    trunk = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "r18.pth"
+    torch.save(trunk.state_dict(), path)   # torchvision layout, fc included (ignored)
+    encoder = VisionEncoder("resnet18", 8, weights=str(path))
+    torch.testing.assert_close(encoder.model.conv1.weight, trunk.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        VisionEncoder("resnet18", 8, weights=str(tmp_path / "absent.pth"))
+
+
+def test_imagenet_weights_are_never_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path, url = imagenet_weights_file("resnet18")
+    assert not os.path.exists(path)
+    with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
+        VisionEncoder("resnet18", 8, weights="imagenet")
+    assert not os.listdir(tmp_path)

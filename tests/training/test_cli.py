@@ -1,0 +1,84 @@
+"""`surgvlp-fast train` runs SurgVLP, HecVL and PeskaVLP on the tiny synthetic world, in 1 and 2 processes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from training_helpers import ROOT, run_env
+from surgvlp_fast import cli
+from surgvlp_fast.training.checkpoint import latest_checkpoint
+
+METHODS = ("surgvlp", "hecvl", "peskavlp")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from surgvlp_fast.data.synthetic import make_world
+
+    root = str(tmp_path_factory.mktemp("world") / "data")
+    make_world(root, preset="tiny", seed=0)
+    return root
+
+
+def tiny(world, method):
+    out = [f"data.root={world}", f"model.text.tokenizer={world}/tokenizer", "model.text.path=",
+           "model.vision.backbone=tiny_cnn", "model.vision.weights=random", "model.embed_dim=32",
+           "model.text.hidden_size=32", "model.text.num_layers=2", "model.text.num_heads=2",
+           "model.text.intermediate_size=64", "model.text.max_positions=80", "model.text.last_n_layers=2",
+           "data.num_workers=0", "device=cpu", "train.epochs=1", "train.progress_bar=false",
+           "schedule.mode=batch", "schedule.batches.clip=2", "schedule.batches.keystep=1", "schedule.batches.video=1",
+           "train.max_steps=4"]
+    for level, frames, length in (("clip", 4, 24), ("val", 4, 24), ("keystep", 4, 48), ("video", 8, 64)):
+        out += [f"data.{level}.size=32", f"data.{level}.num_frames={frames}", f"data.{level}.max_length={length}",
+                f"data.{level}.batch_size=2"]
+    if method == "peskavlp":   # the evaluation hook on the synthetic Cholec80 test videos
+        out += ["eval.every_epochs=1", "eval.protocols=[cholec80]", "eval.options.videos=49-50", "train.max_steps=0"]
+    else:
+        out += ["eval.every_epochs=0"]
+    return out
+
+
+def train_records(work_dir):
+    lines = open(os.path.join(work_dir, "metrics.jsonl")).read().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "train"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_train_one_process(world, tmp_path, method, capsys):
+    work_dir = str(tmp_path / method)
+    code = cli.main(["train", os.path.join(ROOT, "configs", f"{method}.yaml"), "--work-dir", work_dir,
+                     *tiny(world, method)])
+    assert code == 0
+    records = train_records(work_dir)
+    levels = [r["level"] for r in records]
+    assert levels == (["clip"] * 3 if method == "surgvlp" else ["clip", "clip", "keystep", "video"] + (
+        ["clip", "keystep", "video"] if method == "peskavlp" else []))
+    assert all(r["loss"] == r["loss"] for r in records)        # finite
+    assert latest_checkpoint(work_dir)
+    assert os.path.exists(os.path.join(work_dir, "config.yaml"))
+    if method == "peskavlp":
+        evals = [json.loads(x) for x in open(os.path.join(work_dir, "metrics.jsonl")) if '"eval"' in x]
+        assert evals and "cholec80/accuracy" in evals[0]
+        assert os.path.exists(os.path.join(work_dir, "DONE"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_train_two_processes(world, tmp_path, method):
+    work_dir = str(tmp_path / method)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+               "surgvlp_fast.cli", "train", os.path.join(ROOT, "configs", f"{method}.yaml"), "--work-dir", work_dir,
+               *tiny(world, method), "train.max_steps=0", "eval.every_epochs=0"]
+    result = subprocess.run(command, env=run_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "on 2 process(es)" in open(os.path.join(work_dir, "log.txt")).read()
+    levels = [r["level"] for r in train_records(work_dir)]
+    assert levels == (["clip"] * 2 if method == "surgvlp" else ["clip", "clip", "keystep", "video"])
+    assert os.path.exists(os.path.join(work_dir, "DONE"))
+
+
+def test_config_error_exit_code(tmp_path, capsys):
+    code = cli.main(["train", os.path.join(ROOT, "configs", "hecvl.yaml"), "--work-dir", str(tmp_path), "optim.lrr=1"])
+    assert code == 2
+    assert "unknown key 'optim.lrr' (did you mean 'lr'?)" in capsys.readouterr().err

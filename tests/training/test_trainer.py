@@ -1,0 +1,132 @@
+"""The trainer in one process on the toy world: logs, corrupt samples, non-finite losses, validation, hooks."""
+import json
+import math
+
+import pytest
+import torch
+
+import training_toy as toy
+from surgvlp_fast.config import load_config
+from surgvlp_fast.models import load_tokenizer
+from surgvlp_fast.training.trainer import NonFiniteLoss, Trainer
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir):
+    return load_tokenizer(tokenizer_dir)
+
+
+def make_trainer(tmp_path, tokenizer_dir, tokenizer, *overrides, levels=("clip",), objective=None, **data_kwargs):
+    cfg = load_config(None, toy.tiny_overrides(tokenizer_dir, levels) + list(overrides))
+    data = toy.toy_data(tokenizer, levels, **data_kwargs)
+    return Trainer(cfg, str(tmp_path / "run"), data, objective=objective or toy.ToyObjective())
+
+
+def records(tmp_path, kind):
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_logs_config_and_tensorboard_at_the_real_step(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.tensorboard=true", "optim.warmup_steps=2")
+    assert trainer.train() == "finished"
+    run = tmp_path / "run"
+    assert load_config(str(run / "config.yaml")) == trainer.cfg
+    train = records(tmp_path, "train")
+    assert [r["step"] for r in train] == list(range(1, trainer.total_steps + 1)) and trainer.total_steps == 6
+    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-12)    # annealed to 0 at the last real step
+    assert "clip/view0" in train[0] and "samples_per_s" in train[0]
+    assert "epoch 1 step 6/6 clip loss" in (run / "log.txt").read_text()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 7))
+
+
+def test_corrupt_samples_are_skipped_counted_and_logged(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, corrupt=(1, 4))
+    assert trainer.train() == "finished"
+    assert trainer.progress.skipped_samples == 2 * 2   # two corrupt samples, two epochs
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "skipped corrupt sample of level clip: sample 4: video_4.mp4 cannot be decoded" in log
+    assert "4 corrupt samples skipped" in log
+
+
+class NaNAtStep(toy.ToyObjective):
+    def __init__(self, bad_calls):
+        self.calls, self.bad_calls = 0, bad_calls
+
+    def clip(self, e):
+        self.calls += 1
+        loss, terms = super().clip(e)
+        return (loss * math.nan, terms) if self.calls in self.bad_calls else (loss, terms)
+
+
+def test_non_finite_loss_stops_with_a_clear_message(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, objective=NaNAtStep({2}))
+    with pytest.raises(NonFiniteLoss, match="non-finite clip loss at step 1 .*train.nonfinite=skip"):
+        trainer.train()
+
+
+def test_non_finite_loss_can_skip_the_step(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.nonfinite=skip", objective=NaNAtStep({2, 5}))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.train() == "finished"
+    assert trainer.progress.skipped_steps == 2 and trainer.progress.step == 6
+    assert [r["step"] for r in records(tmp_path, "train")] == [1, 3, 4, 6]
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+@pytest.mark.parametrize("mode,changes", [("eval", False), ("train", True)])
+def test_validation_mode_and_batchnorm_statistics(tmp_path, tokenizer_dir, tokenizer, mode, changes):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "model.vision.norm=batch",
+                           f"validation.model_mode={mode}", val=True)
+    stats = {k: v.clone() for k, v in trainer.model.state_dict().items() if "running_mean" in k}
+    loss = trainer.validate()
+    assert math.isfinite(loss) and trainer.model.training
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(v, after[k]) for k, v in stats.items()) == changes
+    assert trainer.validate() == pytest.approx(loss)       # the same augmentations every time
+
+
+def test_evaluation_hook_every_n_epochs(tmp_path, tokenizer_dir, tokenizer):
+    calls = []
+
+    def hook(model, tok, cfg, device):
+        calls.append((model.training, tok is tokenizer, cfg.method, str(device)))
+        return {"cholec80/accuracy": 0.5}
+
+    cfg = load_config(None, toy.tiny_overrides(tokenizer_dir) + ["eval.every_epochs=2", "train.epochs=4"])
+    trainer = Trainer(cfg, str(tmp_path / "run"), toy.toy_data(tokenizer), objective=toy.ToyObjective(),
+                      eval_hook=hook)
+    trainer.train()
+    assert len(calls) == 2 and calls[0][1:] == (True, "peskavlp", "cpu")
+    assert [r["step"] for r in records(tmp_path, "eval")] == [6, 12]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, f"train.precision={precision}", "train.max_steps=2")
+    assert trainer.train() == "stopped" and trainer.progress.step == 2
+    assert all(r["loss"] > 0 for r in records(tmp_path, "train"))
+    assert trainer.scaler.is_enabled() == (precision == "fp16")
+    saved = torch.load(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1], weights_only=True)
+    assert ("scale" in saved["scaler"]) == (precision == "fp16")
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, tokenizer):
+    """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only): the same
+    losses step by step and the same parameters (Adam may amplify float rounding a little)."""
+    params, losses = [], []
+    for name, overrides in (("big", ["data.clip.batch_size=4"]), ("accumulated", ["data.clip.batch_size=2",
+                                                                                  "train.accumulate=2"])):
+        trainer = make_trainer(tmp_path / name, tokenizer_dir, tokenizer, "data.clip.views=1", *overrides,
+                               sizes={"clip": 8})
+        assert trainer.total_steps == 4
+        trainer.train()
+        params.append(trainer.model.state_dict())
+        losses.append([r["loss"] for r in records(tmp_path / name, "train")])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    for key in params[0]:
+        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-3, atol=1e-5, msg=key)

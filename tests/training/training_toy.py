@@ -1,0 +1,178 @@
+"""A tiny in-memory world for trainer tests: a real WordPiece tokenizer, uint8 clips, a simple objective.
+
+Run as a script, it trains (one process, or one of several under torchrun):
+    python tests/training/training_toy.py WORK_DIR --tokenizer DIR [--resume] [--pure] [--slow SECONDS]
+        [--levels clip,keystep,video] [key=value overrides]
+"""
+import os
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from surgvlp_fast.config import load_config  # noqa: E402
+from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings  # noqa: E402
+
+WORDS = ["grasper", "hook", "clipper", "scissors", "gallbladder", "cystic", "duct", "artery", "liver", "bag",
+         "dissect", "retract", "clip", "cut", "irrigate", "coagulate", "trocar", "insert", "pack", "remove"]
+K = {"clip": 2, "keystep": 3, "video": 4}
+
+
+def make_tokenizer(folder: str) -> str:
+    """A real WordPiece tokenizer trained with the `tokenizers` library, saved for AutoTokenizer."""
+    if os.path.exists(os.path.join(folder, "tokenizer.json")):
+        return folder
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator([" ".join(WORDS[i:] + WORDS[:i]) for i in range(len(WORDS))],
+                            trainers.WordPieceTrainer(vocab_size=120, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+    os.makedirs(folder, exist_ok=True)
+    fast.save_pretrained(folder)
+    return folder
+
+
+class ToyLevelDataset(torch.utils.data.Dataset):
+    """Deterministic per index, plus one draw from the global torch RNG (as real datasets do)."""
+
+    def __init__(self, level: str, size: int, frames: int = 2, side: int = 32, corrupt=(), slow: float = 0.0,
+                 global_rng: bool = True):
+        self.level, self.size, self.frames, self.side = level, size, frames, side
+        self.corrupt, self.slow, self.global_rng = set(corrupt), slow, global_rng
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, index):
+        if self.slow:
+            time.sleep(self.slow)
+        if index in self.corrupt:
+            raise ToyCorrupt(f"video_{index}.mp4 cannot be decoded")
+        g = torch.Generator().manual_seed(index)
+        video = torch.randint(0, 256, (self.frames, 3, self.side, self.side), generator=g, dtype=torch.uint8)
+        if self.global_rng:   # a draw from the global RNG, restored on resume (per rank: not in DDP tests)
+            video = torch.roll(video, int(torch.randint(0, 4, ()).item()), dims=-1)
+        word = lambda j: WORDS[(index * 3 + j) % len(WORDS)]   # noqa: E731
+        sample = {"video": video}
+        if self.level == "clip":
+            sample["sents_0"] = [f"{word(0)} {word(1)}"]
+            sample["sents_1"] = [f"{word(1)} {word(2)}", f"{word(0)} {word(3)}"]
+        else:
+            sample["sents_summarize"] = [f"{word(0)} {word(1)} {word(2)}"]
+            sample["sents_0"] = [f"{word(j)} {word(j + 1)}" for j in range(K[self.level])]
+            if self.level == "video":
+                n = 2 + index % 3
+                sample["pos_step"] = list(range(n)) + [-1] * (K["video"] - n)
+        return sample
+
+
+class ToyCorrupt(RuntimeError):
+    pass
+
+
+class Collate:
+    def __init__(self, tokenizer, max_length: int = 12):
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, samples):
+        batch = {"video": torch.stack([s["video"] for s in samples])}
+        for key in ("sents_0", "sents_1", "sents_summarize"):
+            if key in samples[0]:
+                groups = [s[key] for s in samples]
+                flat = [t for g in groups for t in g]
+                enc = self.tokenizer(flat, padding="max_length", truncation=True, max_length=self.max_length,
+                                     return_tensors="pt", return_token_type_ids=True)
+                batch[key] = {k: enc[k].view(len(groups), len(groups[0]), -1)
+                              for k in ("input_ids", "attention_mask", "token_type_ids")}
+        if "pos_step" in samples[0]:
+            batch["pos_step"] = torch.tensor([s["pos_step"] for s in samples])
+        return batch
+
+
+def make_views(video, n_aug=2, generator=None):
+    """Normalised original plus `n_aug` noisy views drawn from `generator` (its state is resumed)."""
+    x = video.float() / 127.5 - 1
+    views = [x]
+    for _ in range(n_aug):
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        views.append(x + 0.1 * noise)
+    return tuple(views)
+
+
+def _align(a, b):
+    return (1 - torch.nn.functional.cosine_similarity(a, b, dim=-1)).mean()
+
+
+class ToyObjective:
+    """Per-sample terms only (no cross-sample negatives), so the mean over ranks is the global mean."""
+
+    def clip(self, e: ClipEmbeddings):
+        terms = {f"view{i}": _align(v, e.anchor_text) for i, v in enumerate(e.views)}
+        terms["mil"] = _align(e.views[0].unsqueeze(1).expand_as(e.candidate_texts), e.candidate_texts)
+        return sum(terms.values()) / len(terms), terms
+
+    def keystep(self, e: LevelEmbeddings):
+        terms = {"parent": _align(e.frames.mean(1), e.parent), "children": _align(e.children.mean(1), e.parent)}
+        return sum(terms.values()) / 2, terms
+
+    video = keystep
+
+
+def tiny_overrides(tokenizer_dir: str, levels=("clip",)) -> list[str]:
+    out = [f"model.text.tokenizer={tokenizer_dir}", "model.vision.backbone=tiny_cnn", "model.vision.norm=group",
+           "model.embed_dim=32", "model.text.hidden_size=32", "model.text.num_layers=2", "model.text.num_heads=2",
+           "model.text.intermediate_size=64", "model.text.max_positions=32", "model.text.dropout=0.0",
+           "model.text.last_n_layers=2", "data.num_workers=0", "device=cpu", "optim.lr=1e-3",
+           "train.epochs=2", "train.progress_bar=false", "train.tensorboard=false", "validation.every_epochs=0",
+           "eval.every_epochs=0", "data.clip.batch_size=4"]
+    for level in ("keystep", "video"):
+        out.append(f"data.{level}.split={'toy' if level in levels else ''}")
+    return out
+
+
+def toy_data(tokenizer, levels=("clip",), sizes=None, corrupt=(), slow=0.0, val=False, global_rng=True):
+    from surgvlp_fast.training.trainer import TrainingData
+
+    sizes = sizes or {"clip": 10, "keystep": 6, "video": 5}
+    collate = Collate(tokenizer)
+    return TrainingData(train={lv: ToyLevelDataset(lv, sizes[lv], corrupt=corrupt if lv == "clip" else (), slow=slow,
+                                                   global_rng=global_rng) for lv in levels},
+                        collate={lv: collate for lv in (*levels, "val")}, make_views=make_views,
+                        val=ToyLevelDataset("clip", 6) if val else None, corrupt_errors=(ToyCorrupt,),
+                        tokenizer=tokenizer)
+
+
+def main(argv):
+    from surgvlp_fast.models import load_tokenizer
+    from surgvlp_fast.training.trainer import Trainer
+
+    work_dir, rest = argv[0], argv[1:]
+    resume = "--resume" in rest
+    slow = float(rest[rest.index("--slow") + 1]) if "--slow" in rest else 0.0
+    levels = rest[rest.index("--levels") + 1].split(",") if "--levels" in rest else ["clip"]
+    pure = "--pure" in rest   # no per-rank randomness in the data: 1 and 2 processes see the same samples
+    sizes = {"clip": 8, "keystep": 6, "video": 4}
+    with_value = {"--slow", "--levels", "--tokenizer"}
+    overrides = [a for i, a in enumerate(rest) if a not in (*with_value, "--resume", "--pure")
+                 and (i == 0 or rest[i - 1] not in with_value)]
+    tok_dir = rest[rest.index("--tokenizer") + 1]   # made once beforehand: WordPiece training is not deterministic
+    cfg = load_config(None, tiny_overrides(tok_dir, levels) + overrides)
+    tokenizer = load_tokenizer(tok_dir)
+    trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure), objective=ToyObjective(), resume=resume)
+    print(trainer.train())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
