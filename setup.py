@@ -67,7 +67,7 @@ def native_extensions():
     debug = os.environ.get("SURGVLP_FAST_DEBUG") == "1"
     opt = ["-O0", "-g"] if debug else ["-O3"]
     sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
-    define_macros, include_dirs, libraries, library_dirs = [], ["csrc"], [], []
+    define_macros, include_dirs, libraries, library_dirs = [], [os.path.abspath("csrc")], [], []
 
     cflags = _pkg_config(["--cflags"]) if os.environ.get("SURGVLP_FAST_WITH_FFMPEG", "1") != "0" else None
     libs = _pkg_config(["--libs"]) if cflags is not None else None
