@@ -44,7 +44,7 @@ def _default_max_jobs():
 def _want_cuda():
     import torch
 
-    choice = os.environ.get("SURGVLP_FAST_BUILD_CUDA", "0")
+    choice = os.environ.get("SURGVLP_FAST_BUILD_CUDA", "auto")
     present = torch.version.cuda is not None and shutil.which("nvcc") is not None
     if choice == "0" or (choice == "auto" and not present):
         return False
