@@ -44,7 +44,7 @@ def _default_max_jobs():
 def _want_cuda():
     import torch
 
-    choice = os.environ.get("SURGVLP_FAST_BUILD_CUDA", "0")
+    choice = os.environ.get("SURGVLP_FAST_BUILD_CUDA", "auto")
     present = torch.version.cuda is not None and shutil.which("nvcc") is not None
     if choice == "0" or (choice == "auto" and not present):
         return False
@@ -67,7 +67,7 @@ def native_extensions():
     debug = os.environ.get("SURGVLP_FAST_DEBUG") == "1"
     opt = ["-O0", "-g"] if debug else ["-O3"]
     sources = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
-    define_macros, include_dirs, libraries, library_dirs = [], ["csrc"], [], []
+    define_macros, include_dirs, libraries, library_dirs = [], [os.path.abspath("csrc")], [], []
 
     cflags = _pkg_config(["--cflags"]) if os.environ.get("SURGVLP_FAST_WITH_FFMPEG", "1") != "0" else None
     libs = _pkg_config(["--libs"]) if cflags is not None else None

@@ -10,7 +10,7 @@ flip, ToTensor, Normalize), and the tokeniser on the three texts.
 Ours: `ClipLevelDataset` (the video sampler, on the training cache or on the originals) + `TextCollator`
 + `make_views` on the batch. Videos: 720p 25 fps H.264 lectures (GOP 250, like raw uploads) with the
 narration CSVs of a synthetic world; the training cache is the same lectures at 360p with a keyframe
-every second.
+every second, written by `surgvlp-fast prepare-videos`.
 
     .venv/bin/python benchmarks/bench_data_pipeline.py [--samples 24] [--lectures 3]
 """
@@ -30,6 +30,7 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from surgvlp_fast import cli  # noqa: E402
 from surgvlp_fast.data.collate import TextCollator  # noqa: E402
 from surgvlp_fast.data.level_datasets import ClipLevelDataset, worker_init  # noqa: E402
 from surgvlp_fast.data.synthetic import make_world  # noqa: E402
@@ -122,22 +123,20 @@ def our_batches(dataset, collate, n_samples, batch_size, generator, workers=0, a
 
 # ---------------------------------------------------------------- data
 def make_bench_data(folder, lectures=3, size="1280x720"):
-    """A world's texts and tokenizer, with its lectures re-made as 720p 25 fps H.264 (GOP 250) and a
-    360p training cache (keyframe every second)."""
+    """A world's texts and tokenizer, with its lectures re-made as 720p 25 fps H.264 (GOP 250), and
+    their training cache made by `surgvlp-fast prepare-videos` (360p, a keyframe every second)."""
     root = os.path.join(folder, "world")
     info = make_world(root, preset="tiny", seed=0, lectures=lectures, val_fraction=0.0, cholec80_train=0,
                       cholec80_test=0, autolaparo_train=0, autolaparo_test=0, cholect50_test=0)
     originals, cache = os.path.join(folder, "originals"), os.path.join(folder, "cache")
     os.makedirs(originals)
-    os.makedirs(cache)
     for lecture in info["lectures"]:
         name = f"{lecture['video_id']}.mp4"
         src = f"testsrc2=size={size}:rate=25:duration={lecture['duration']}"
         subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", src, "-c:v", "libx264", "-preset",
                         "veryfast", "-pix_fmt", "yuv420p", os.path.join(originals, name)], check=True)
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", os.path.join(originals, name), "-vf", "scale=-2:360",
-                        "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p",
-                        os.path.join(cache, name)], check=True)
+    if cli.main(["prepare-videos", originals, cache, "--jobs", "1"]) != 0:
+        raise RuntimeError("prepare-videos failed")
     return root, originals, cache, [f"{lec['video_id']}.mp4" for lec in info["lectures"]]
 
 
@@ -152,6 +151,7 @@ def main():
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--lectures", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--backend", default="auto", help="video backend of our datasets (default auto)")
     parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as in a DataLoader worker (worker_init); PIL is single-threaded too
@@ -171,17 +171,22 @@ def main():
             results[f"reference-style (subprocess + PIL){views}, originals"] = samples_per_second(
                 lambda: [baseline(i) for i in range(n)], n)
             for label, video_root in (("training cache", cache), ("originals", originals)):
-                dataset = ClipLevelDataset(root, "train_narration", video_root=video_root, size=SIZE)
+                dataset = ClipLevelDataset(root, "train_narration", video_root=video_root, size=SIZE,
+                                           video_backend=args.backend)
                 our_batches(dataset, collate, args.batch, args.batch, generator)  # warm-up: index + decoders
                 results[f"ours{views}, {label}"] = samples_per_second(
                     lambda: our_batches(dataset, collate, n, args.batch, generator, augment=augment), n)
-        dataset = ClipLevelDataset(root, "train_narration", video_root=cache, size=SIZE)
+        dataset = ClipLevelDataset(root, "train_narration", video_root=cache, size=SIZE, video_backend=args.backend)
         results["ours, training cache, DataLoader 2 workers"] = samples_per_second(
             lambda: our_batches(dataset, collate, 2 * n, args.batch, generator, workers=2), 2 * n)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
-    size = f"clip 4x{SIZE}px, 720p GOP250 / cache 360p GOP25, {n} samples"
+    from surgvlp_fast.video import available_backends
+
+    backend = available_backends()[0] if args.backend == "auto" else args.backend
+    size = f"clip 4x{SIZE}px, 720p GOP250 / cache 360p GOP25, {backend} backend, {n} samples"
+    print(f"\nour video backend: {backend}")
     print(f"\n{'pipeline':<58} {'samples/s':>10} {'ms/sample':>10} {'vs reference':>13}")
     rows = []
     for label, value in results.items():

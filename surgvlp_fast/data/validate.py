@@ -101,7 +101,7 @@ def _check_videos(root, videos_dir, tables) -> list[Problem]:
     problems = []
     for name in sorted(os.listdir(videos_dir)):
         path = os.path.join(videos_dir, name)
-        if name.startswith(".") or os.path.isdir(path) or name.endswith(".npz"):
+        if name.startswith(".") or os.path.isdir(path) or name.endswith((".npz", ".json")):
             continue
         try:
             with open_video(path) as reader:

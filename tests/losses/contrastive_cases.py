@@ -18,9 +18,6 @@ needs_native = pytest.mark.skipif(
 needs_triton = pytest.mark.skipif(
     not triton_available(), reason="Triton needs a GPU or TRITON_INTERPRET=1 (tests/conftest.py sets it)")
 
-# The fast backends testable here, as pytest params.
-FAST_BACKENDS = [pytest.param("cpu", marks=needs_native), pytest.param("triton", marks=needs_triton)]
-
 
 def fresh_seed() -> int:
     return int.from_bytes(os.urandom(4), "little")

@@ -2,7 +2,7 @@
 input that must raise a clear error (never crash)."""
 import pytest
 import torch
-from contrastive_cases import FAST_BACKENDS, LOSSES, as_tuple, fresh_seed, make_case, needs_native
+from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case, needs_native, needs_triton
 
 from surgvlp_fast import losses
 from surgvlp_fast._native import native_submodule
@@ -15,11 +15,13 @@ HALF_TOLERANCE = {torch.float16: 2e-3, torch.bfloat16: 2e-2}
 
 
 @pytest.mark.parametrize("dtype", list(HALF_TOLERANCE), ids=str)
-@pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("loss,backend", [*(pytest.param(loss, "cpu", marks=needs_native) for loss in LOSSES),
+                                          pytest.param("milnce_loss", "triton", marks=needs_triton),
+                                          pytest.param("simclr_loss", "triton", marks=needs_triton)])
 def test_half_inputs_accumulate_in_float32(backend, loss, dtype):
     seed = fresh_seed()
-    leaves, build = make_case(loss, 47, 31, 3, dtype, local=False, seed=seed)
+    rows = 47 if backend == "cpu" else 9
+    leaves, build = make_case(loss, rows, 31, 3, dtype, local=False, seed=seed)
     fast = as_tuple(getattr(losses, loss)(*build(*leaves)[0], backend=backend))
     exact = as_tuple(getattr(reference, loss)(*(x.detach().double() for x in leaves)))
     for f, r in zip(fast, exact):

@@ -2,13 +2,16 @@
 fresh random inputs of odd shapes, single-process and local form."""
 import pytest
 import torch
-from contrastive_cases import FAST_BACKENDS, LOSSES, as_tuple, fresh_seed, make_case, needs_native
+from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case, needs_native, needs_triton
 
 from surgvlp_fast import losses
 from surgvlp_fast.losses import reference
 
 # (rows, width, candidates): odd sizes, and one that spans several 256 x 512 cpu tiles.
 SHAPES = [(47, 31, 3), (1, 5, 2), (301, 19, 2)]
+# The Triton interpreter (32 x 32 x 32 tiles) is slow: a shape of one tile and one of several
+# row, column and width tiles.
+TRITON_SHAPES = [(9, 11, 2), (40, 33, 2)]
 
 
 def compare(loss, backend, rows, width, k, dtype, local, atol, rtol):
@@ -27,19 +30,30 @@ def compare(loss, backend, rows, width, k, dtype, local, atol, rtol):
         torch.testing.assert_close(f, r, atol=atol, rtol=rtol, msg=lambda m: f"{where}: grad of input {i}: {m}")
 
 
+@needs_native
 @pytest.mark.parametrize("local", [False, True], ids=["single", "local"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("backend", FAST_BACKENDS)
-def test_fast_matches_reference_float64(backend, loss, shape, local):
-    if backend == "triton" and shape[0] > 64:
-        shape = (37, 21, 3)  # the interpreter is slow; 37 rows still span several 16-row tiles
-    compare(loss, backend, *shape, torch.float64, local, atol=1e-10, rtol=1e-10)
+def test_cpu_matches_reference_float64(loss, shape, local):
+    compare(loss, "cpu", *shape, torch.float64, local, atol=1e-10, rtol=1e-10)
 
 
+@needs_native
 @pytest.mark.parametrize("local", [False, True], ids=["single", "local"])
 @pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("backend", FAST_BACKENDS)
-def test_fast_matches_reference_float32(backend, loss, local):
-    shape = (301, 19, 2) if backend == "cpu" else (47, 31, 3)
-    compare(loss, backend, *shape, torch.float32, local, atol=2e-5, rtol=1e-4)
+def test_cpu_matches_reference_float32(loss, local):
+    compare(loss, "cpu", 301, 19, 2, torch.float32, local, atol=2e-5, rtol=1e-4)
+
+
+@needs_triton
+@pytest.mark.parametrize("shape,local", [(TRITON_SHAPES[0], False), (TRITON_SHAPES[0], True),
+                                         (TRITON_SHAPES[1], False)], ids=["one-tile", "local", "tiles"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_triton_matches_reference_float64(loss, shape, local):
+    compare(loss, "triton", *shape, torch.float64, local, atol=1e-10, rtol=1e-10)
+
+
+@needs_triton
+@pytest.mark.parametrize("loss", LOSSES)
+def test_triton_matches_reference_float32(loss):
+    compare(loss, "triton", *TRITON_SHAPES[1], torch.float32, False, atol=2e-5, rtol=1e-4)

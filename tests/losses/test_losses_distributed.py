@@ -8,7 +8,7 @@ from contrastive_cases import fresh_seed, needs_native
 
 import surgvlp_fast
 
-WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
+WORKER = os.path.join(os.path.dirname(__file__), "losses_distributed_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(surgvlp_fast.__file__)))
 
 

@@ -109,7 +109,8 @@ def test_surgvlp_paper_clip_level_has_one_view_and_no_simclr():
         objective.clip(ClipEmbeddings([video] * 3, anchor, cands))
     auto_loss, _ = build_objective("surgvlp").clip(ClipEmbeddings([video], anchor, cands))  # recipe by views
     torch.testing.assert_close(auto_loss, loss)
-    with pytest.raises(ValueError, match=r"clip_recipe='auto'\) takes 3 views \[orig, aug1, aug2\] \(released\) or 1 \[orig\] \(paper\), got 2"):
+    with pytest.raises(ValueError, match=r"clip_recipe='auto'\) takes 3 views \[orig, aug1, aug2\] "
+                                         r"\(released\) or 1 \[orig\] \(paper\), got 2"):
         build_objective("hecvl").clip(ClipEmbeddings([video] * 2, anchor, cands))
     with pytest.raises(ValueError, match=r"clip_recipe='released'\) takes 3 view"):
         build_objective("hecvl", clip_recipe="released").clip(ClipEmbeddings([video], anchor, cands))

@@ -8,6 +8,7 @@ import json
 
 import torch
 
+import training_toy
 from training_helpers import run_toy
 from surgvlp_fast.training.checkpoint import latest_checkpoint
 
@@ -26,7 +27,8 @@ def losses(work_dir):
 
 def test_two_processes_equal_one_process(tmp_path, tokenizer_dir):
     one, two = tmp_path / "one", tmp_path / "two"
-    run_toy(one, tokenizer_dir, *COMMON, "data.clip.batch_size=4", "data.keystep.batch_size=2", "data.video.batch_size=2")
+    training_toy.main([str(one), "--tokenizer", tokenizer_dir, *COMMON, "data.clip.batch_size=4",   # in this process
+                       "data.keystep.batch_size=2", "data.video.batch_size=2"])
     run_toy(two, tokenizer_dir, *COMMON, "data.clip.batch_size=2", "data.keystep.batch_size=1", "data.video.batch_size=1", nproc=2)
     a, b = losses(one), losses(two)
     assert sorted({level for level, _ in a.values()}) == ["clip", "keystep", "video"]

@@ -14,6 +14,7 @@ import time
 import pytest
 import torch
 
+import training_toy
 from training_helpers import ROOT, run_env, run_toy, toy_command
 from surgvlp_fast.training.checkpoint import latest_checkpoint, list_checkpoints
 
@@ -34,7 +35,7 @@ def step_losses(work_dir) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tokenizer_dir):
     work_dir = tmp_path_factory.mktemp("resume") / "full"
-    run_toy(work_dir, tokenizer_dir, *ARGS)
+    training_toy.main([str(work_dir), "--tokenizer", tokenizer_dir, *ARGS])   # in this process
     return work_dir
 
 

@@ -116,8 +116,9 @@ def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
 
 
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, tokenizer):
-    """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only)."""
-    params = []
+    """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only): the same
+    losses step by step and the same parameters (Adam may amplify float rounding a little)."""
+    params, losses = [], []
     for name, overrides in (("big", ["data.clip.batch_size=4"]), ("accumulated", ["data.clip.batch_size=2",
                                                                                   "train.accumulate=2"])):
         trainer = make_trainer(tmp_path / name, tokenizer_dir, tokenizer, "data.clip.views=1", *overrides,
@@ -125,5 +126,7 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, 
         assert trainer.total_steps == 4
         trainer.train()
         params.append(trainer.model.state_dict())
+        losses.append([r["loss"] for r in records(tmp_path / name, "train")])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for key in params[0]:
-        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-3, atol=1e-5, msg=key)

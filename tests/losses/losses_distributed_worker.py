@@ -1,4 +1,4 @@
-"""Run by test_distributed.py under `torch.distributed.run --nproc_per_node=2` (gloo).
+"""Run by test_losses_distributed.py under `torch.distributed.run --nproc_per_node=2` (gloo).
 
 Every rank builds the same global batch, takes its slice, computes each loss in the local form
 with gather_with_grad, and compares with the single-process loss of the global batch: the mean
