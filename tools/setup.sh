@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+quiet() { "$@" 2>&1 | { grep -v "is ignored" || true; }; }  # drop pip's local-index noise, keep its status
 
 if [ "${SURGVLP_FAST_NO_APT:-0}" != 1 ]; then
   need=""
@@ -34,12 +35,12 @@ if ! "$venv/bin/python" -c "import torch, torchvision, torchcodec, av, transform
   rm -rf "$venv"; mkdir -p "$(dirname "$venv")"
   $py -m venv "$venv"
   export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-  "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v "is ignored" || true
-  "$venv/bin/pip" install -q -r requirements.txt 2>&1 | grep -v "is ignored" || true
+  quiet "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+  quiet "$venv/bin/pip" install -q -r requirements.txt
   "$venv/bin/python" -c "import torch, torchvision, torchcodec, av, transformers, sklearn, pytest, ivtmetrics, matplotlib"
 fi
 [ "$venv" = "$root/.venv" ] || ln -sfn "$venv" "$root/.venv"
 
 log "building surgvlp_fast and its compiled core"
-"$venv/bin/pip" install -q -e . --no-build-isolation 2>&1 | grep -v "is ignored" || true
+quiet "$venv/bin/pip" install -q -e . --no-build-isolation
 "$venv/bin/surgvlp-fast" doctor
