@@ -12,6 +12,7 @@ from typing import Mapping
 import torch
 
 from . import reports
+from .linear_probe import ProbeOptions
 from .protocols import Protocol, get_protocol, parse_video_list
 
 
@@ -34,11 +35,11 @@ class EvalOptions:
     amp: str = "none"            # none | bf16 | fp16: autocast for the image encoder
     cache_dir: str = ""          # linear probe: feature cache folder ("" = no cache)
     model_key: str = "model"     # linear probe: names the model's features in the cache
-    probe_lr: float = 1e-3
-    probe_weight_decay: float = 5e-4
-    probe_momentum: float = 0.9
-    probe_epochs: int = 40
-    probe_batch_size: int = 128
+    probe_lr: float = ProbeOptions.lr                   # linear probe defaults: reference §6.3
+    probe_weight_decay: float = ProbeOptions.weight_decay
+    probe_momentum: float = ProbeOptions.momentum
+    probe_epochs: int = ProbeOptions.epochs
+    probe_batch_size: int = ProbeOptions.batch_size
     seed: int = 0
     retrieval_split: str = "splits/val.csv"   # retrieval: hold-out lectures of the pretraining data folder
     retrieval_frames: int = 10                # frames per segment, mean-pooled
@@ -142,7 +143,7 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
                                     size=options.crop, narration=options.narration,
                                     max_segments=options.retrieval_max_segments, seed=options.seed)
         return {"name": name, "metrics": retrieval(model, tokenizer, levels, max_length=max_length, device=device)}
-    from .linear_probe import FeatureCache, ProbeOptions, linear_probe, video_features
+    from .linear_probe import FeatureCache, linear_probe, video_features
 
     train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
                      resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val"))
