@@ -1,6 +1,6 @@
 // Python bindings of the soft-DTW kernels: surgvlp_fast._C.dtw. Every input is checked here.
 #include "soft_dtw.h"
-#include "../registry.h"  // (setup.py's include dir "csrc" is relative; ninja builds elsewhere)
+#include "registry.h"
 
 #include <string>
 

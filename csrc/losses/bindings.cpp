@@ -1,5 +1,5 @@
 // Python bindings of the loss kernels: surgvlp_fast._C.losses. Every input is checked here.
-#include "../registry.h"  // relative: setup.py passes -Icsrc relative to the build dir
+#include "registry.h"
 #include "contrastive.h"
 
 #include <cmath>

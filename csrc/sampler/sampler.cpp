@@ -1,5 +1,5 @@
 // Python bindings of the FFmpeg frame sampler: surgvlp_fast._C.sampler.
-#include "../registry.h"
+#include "registry.h"
 
 #include <memory>
 #include <mutex>
