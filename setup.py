@@ -112,7 +112,7 @@ setup(
     version="0.1.0",
     description="Fast, correct surgical video-language pretraining (SurgVLP, HecVL, PeskaVLP)",
     packages=find_packages(include=["surgvlp_fast", "surgvlp_fast.*"]),
-    package_data={"surgvlp_fast": ["resources/**/*"]},
+    package_data={"surgvlp_fast": ["evaluation/assets/**/*"]},
     include_package_data=True,
     python_requires=">=3.10",
     ext_modules=ext_modules,

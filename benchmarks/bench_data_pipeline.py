@@ -31,11 +31,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from surgvlp_fast import cli  # noqa: E402
-from surgvlp_fast.data.collate import TextCollator  # noqa: E402
-from surgvlp_fast.data.level_datasets import ClipLevelDataset, worker_init  # noqa: E402
-from surgvlp_fast.data.synthetic import make_world  # noqa: E402
-from surgvlp_fast.data.tokenization import load_tokenizer  # noqa: E402
-from surgvlp_fast.data.transforms import make_views  # noqa: E402
+from surgvlp_fast.pretrain.collate import TextCollator  # noqa: E402
+from surgvlp_fast.pretrain.datasets import ClipLevelDataset, worker_init  # noqa: E402
+from surgvlp_fast.synthetic import make_world  # noqa: E402
+from surgvlp_fast.models import load_tokenizer  # noqa: E402
+from surgvlp_fast.pretrain.augment import make_views  # noqa: E402
+from surgvlp_fast.pretrain.stream import LevelStream  # noqa: E402
 
 SIZE = 336
 
@@ -108,14 +109,10 @@ class ReferenceStyleClipSample:
 def our_batches(dataset, collate, n_samples, batch_size, generator, workers=0, augment=True):
     """Make n_samples clip-level samples with 2 augmented views each (or none, when the views are
     left to the GPU); returns the number made."""
-    sampler = [(i % len(dataset), i // len(dataset)) for i in range(n_samples)]
-    if workers:
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                             collate_fn=collate, worker_init_fn=worker_init, prefetch_factor=4)
-    else:
-        loader = (collate([dataset[k] for k in sampler[i:i + batch_size]]) for i in range(0, n_samples, batch_size))
+    stream = LevelStream("clip", dataset, batch_size, collate, seed=0, num_workers=workers, worker_init=worker_init)
     made = 0
-    for batch in loader:
+    while made < n_samples:          # the training stream: pass order, workers, corrupt-sample policy
+        batch = stream.next()
         views = make_views(batch["video"], n_aug=2 if augment else 0, generator=generator)
         made += views[0].shape[0]
     return made

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from results import append_rows  # noqa: E402
 from surgvlp_fast.video import available_backends, open_video  # noqa: E402
-from surgvlp_fast.video.recipes import clip_frames, pick_frames, square_crop  # noqa: E402
+from surgvlp_fast.pretrain.recipes import clip_frames, pick_frames, square_crop  # noqa: E402
 
 SIZE = 336
 
@@ -61,7 +61,7 @@ def windows(count, duration, seed=0):
 
 def run_recipe(reader, requests, seed=1):
     rng = np.random.default_rng(seed)
-    return [clip_frames(reader, rng, s, e, size=SIZE) for s, e in requests]
+    return [clip_frames(reader, rng, s, e, size=SIZE)[0] for s, e in requests]
 
 
 def subprocess_clip(path, rng, start, end, *, clip_min=3, clip_max=5, fps=2, num_frames=4, size=SIZE):

@@ -12,11 +12,11 @@ SUBCOMMANDS = {
     "demo": ("surgvlp_fast.demo", "generate the synthetic world, pretrain, evaluate zero-shot, draw pictures"),
     "train": ("surgvlp_fast.training.cli", "pretrain SurgVLP / HecVL / PeskaVLP from a config"),
     "eval": ("surgvlp_fast.evaluation.cli", "evaluate a checkpoint (zero-shot, retrieval, linear probe)"),
-    "make-synthetic": ("surgvlp_fast.data.synthetic.cli", "write a synthetic surgical world in the data layout"),
-    "validate-data": ("surgvlp_fast.data.validate", "check a data folder against the on-disk contract"),
-    "extract-frames": ("surgvlp_fast.data.tools.extract_frames", "extract 1 fps frames with the CAMMA naming"),
-    "make-splits": ("surgvlp_fast.data.tools.make_splits", "write split CSVs for a data folder"),
-    "prepare-videos": ("surgvlp_fast.video.prepare", "re-encode lectures into the training cache"),
+    "make-synthetic": ("surgvlp_fast.synthetic.cli", "write a synthetic surgical world in the data layout"),
+    "validate-data": ("surgvlp_fast.tools.validate_data", "check a data folder against the on-disk contract"),
+    "extract-frames": ("surgvlp_fast.tools.extract_frames", "extract 1 fps frames with the CAMMA naming"),
+    "make-splits": ("surgvlp_fast.tools.make_splits", "write split CSVs for a data folder"),
+    "prepare-videos": ("surgvlp_fast.tools.prepare_videos", "re-encode lectures into the training cache"),
 }
 
 

@@ -57,9 +57,9 @@ class ZeroShotTask:
     the world's sentence prompts; frames are read once and kept in memory for every evaluation."""
 
     def __init__(self, world: Path, info: dict, cfg):
-        from surgvlp_fast.data import resources
-        from surgvlp_fast.data.downstream import phase_video
-        from surgvlp_fast.data.transforms import eval_transform
+        from surgvlp_fast.evaluation import resources
+        from surgvlp_fast.evaluation.downstream import phase_video
+        from surgvlp_fast.models.preprocess import eval_transform
         from surgvlp_fast.evaluation.features import EvalVideo, preload
 
         numbers = sorted(d["video"] for d in info["downstream"] if d["dataset"] == "cholec80" and d["video"] >= 49)
@@ -90,7 +90,7 @@ class ZeroShotTask:
 
 
 def make_or_reuse_world(world: Path, args, clock: Clock) -> dict:
-    from surgvlp_fast.data.synthetic import make_world
+    from surgvlp_fast.synthetic import make_world
 
     if args.reuse_world and (world / "world.json").exists():
         clock.say(f"reusing the synthetic world in {world}")
@@ -107,7 +107,7 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
     """Train `cfg` with as many epochs as fit in `seconds`. The first epoch measures the step time
     (after two warm-up steps, so that start-up costs do not count); the run then continues with its
     cosine schedule laid over the steps that fit. The schedule's warm-up covers the first epoch."""
-    from surgvlp_fast.training.data import build_training_data
+    from surgvlp_fast.pretrain.build import build_training_data
     from surgvlp_fast.training.schedule import total_steps
     from surgvlp_fast.training.trainer import Trainer
 

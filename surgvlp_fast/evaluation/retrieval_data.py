@@ -25,8 +25,8 @@ def retrieval_segments(data_root: str, split: str = "splits/val.csv", levels=("c
                        seed: int = 0) -> dict[str, list[Segment]]:
     """{level: segments} of the lectures named in `split` (at most `max_segments` per level, drawn
     with a fixed seed when there are more)."""
-    from surgvlp_fast.data.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
-    from surgvlp_fast.data.transforms import normalize
+    from surgvlp_fast.pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
+    from surgvlp_fast.models.preprocess import normalize
     from surgvlp_fast.video import open_video
 
     unknown = set(levels) - set(LEVEL_SOURCES)

@@ -74,7 +74,7 @@ def _amp_dtype(options: EvalOptions):
 
 
 def _prompts(protocol: Protocol, options: EvalOptions) -> list[list[str]]:
-    from surgvlp_fast.data import resources
+    from surgvlp_fast.evaluation import resources
 
     if options.prompts:
         with open(options.prompts, encoding="utf-8") as f:
@@ -85,15 +85,15 @@ def _prompts(protocol: Protocol, options: EvalOptions) -> list[list[str]]:
 
 
 def _test_videos(protocol: Protocol, options: EvalOptions) -> list[int]:
-    from surgvlp_fast.data import resources
+    from surgvlp_fast.evaluation import resources
 
     return parse_video_list(options.videos) if options.videos else resources.split_videos(protocol.dataset, "test")
 
 
 def phase_videos(data_root: str, dataset: str, numbers, options: EvalOptions) -> list:
-    """Cholec80 / AutoLaparo videos (surgvlp_fast.data.downstream) with the evaluation transform."""
-    from surgvlp_fast.data.downstream import phase_video
-    from surgvlp_fast.data.transforms import eval_transform
+    """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the evaluation transform."""
+    from surgvlp_fast.evaluation.downstream import phase_video
+    from surgvlp_fast.models.preprocess import eval_transform
 
     transform = functools.partial(eval_transform, resize=options.resize_hw(), crop=options.crop)
     offset = None if options.frame_offset < 0 else options.frame_offset
@@ -102,8 +102,8 @@ def phase_videos(data_root: str, dataset: str, numbers, options: EvalOptions) ->
 
 def cholect50_videos(data_root: str, numbers, options: EvalOptions) -> list:
     """CholecT50 videos; frames centre-cropped to a square and resized to `crop` (reference §2.7)."""
-    from surgvlp_fast.data.downstream import cholect50_video
-    from surgvlp_fast.data.transforms import square_eval_transform
+    from surgvlp_fast.evaluation.downstream import cholect50_video
+    from surgvlp_fast.models.preprocess import square_eval_transform
 
     transform = functools.partial(square_eval_transform, size=options.crop)
     return [cholect50_video(data_root, n, transform) for n in numbers]
@@ -113,7 +113,7 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
              distributed: bool = False):
     """Run one protocol; returns the runner's result object (PhaseResult, TripletResult or a probe dict).
     `distributed=True` (zero-shot protocols, every rank calls) shares the videos among the ranks."""
-    from surgvlp_fast.data import resources
+    from surgvlp_fast.evaluation import resources
 
     protocol = get_protocol(name)
     common = dict(batch_size=options.batch_size, device=device, num_workers=options.num_workers,

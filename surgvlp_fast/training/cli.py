@@ -40,7 +40,7 @@ def options_first(args):
 def run(args) -> int:
     from surgvlp_fast.config import ConfigError, load_config, tokenizer_path
     from surgvlp_fast.models import load_tokenizer
-    from surgvlp_fast.training.data import build_training_data
+    from surgvlp_fast.pretrain.build import build_training_data
     from surgvlp_fast.training.distributed import shutdown
     from surgvlp_fast.training.trainer import Trainer
 

@@ -23,7 +23,8 @@ from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
-from surgvlp_fast.training.data_stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
+from surgvlp_fast.pretrain.build import TrainingData
+from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
 from surgvlp_fast.training.distributed import DistEnv, init_process_group, pick_device, read_env
 from surgvlp_fast.training.logs import RunLog
 from surgvlp_fast.training.schedule import cosine_with_warmup, epoch_plan, total_steps
@@ -36,17 +37,6 @@ STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf (train.nonfinite: stop)."""
 
-
-@dataclass
-class TrainingData:
-    """What the trainer needs from the data layer."""
-    train: dict                              # level -> dataset (uint8 `video` + texts per sample)
-    collate: dict                            # level (and "val") -> collate_fn
-    make_views: Callable                     # (video uint8 (B,T,3,H,W), n_aug, generator) -> normalised views
-    val: object = None                       # clip-level validation dataset
-    corrupt_errors: tuple = ()               # exceptions meaning "this sample is corrupt: skip it"
-    tokenizer: object = None
-    worker_init: Callable | None = None      # DataLoader worker_init_fn
 
 
 @dataclass

@@ -15,7 +15,7 @@ METHODS = ("surgvlp", "hecvl", "peskavlp")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from surgvlp_fast.data.synthetic import make_world
+    from surgvlp_fast.synthetic import make_world
 
     root = str(tmp_path_factory.mktemp("world") / "data")
     make_world(root, preset="tiny", seed=0)

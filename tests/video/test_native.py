@@ -8,7 +8,7 @@ import torch
 from surgvlp_fast._native import native_submodule
 from surgvlp_fast.video import open_video
 from surgvlp_fast.video.index import scan_native, scan_pyav
-from surgvlp_fast.video.recipes import clip_frames
+from surgvlp_fast.pretrain.recipes import clip_frames
 
 pytestmark = pytest.mark.skipif(native_submodule("sampler") is None,
                                 reason="native sampler not built or switched off (SURGVLP_FAST_DISABLE_NATIVE=1)")
@@ -72,10 +72,10 @@ def test_memory_stable_over_2000_clips(videos):
     reader = open_video(videos["tiny_intra"], backend="native")
     rng = np.random.default_rng(0)
     for _ in range(200):  # warm up: pools and caches reach their size
-        clip_frames(reader, rng, 0.0, 4.0, clip_min=1, clip_max=2, size=16)
+        clip_frames(reader, rng, 0.0, 4.0, clip_min=1, clip_max=2, size=16)[0]
     before = _rss_mib()
     for _ in range(2000):
-        clip_frames(reader, rng, 0.0, 4.0, clip_min=1, clip_max=2, size=16)
+        clip_frames(reader, rng, 0.0, 4.0, clip_min=1, clip_max=2, size=16)[0]
     assert _rss_mib() - before < 20.0
     for _ in range(100):  # opening and closing readers leaks nothing either
         with open_video(videos["h264_bframes"], backend="native") as r:

@@ -9,8 +9,8 @@ times are compared with its duration.
 import os
 from dataclasses import dataclass
 
-from .errors import DataFormatError
-from .text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
+from ..errors import DataFormatError
+from ..pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
 
 SPLIT_SOURCES = {  # split: text sources its level reads
     "train_narration": ("aws", "whisper"),
@@ -122,7 +122,7 @@ def _check_videos(root, videos_dir, tables) -> list[Problem]:
 
 
 def _check_downstream(root) -> list[Problem]:
-    from .downstream import available_videos, cholect50_video, phase_video
+    from ..evaluation.downstream import available_videos, cholect50_video, phase_video
 
     problems = []
     for dataset in ("cholec80", "autolaparo"):

@@ -1,8 +1,7 @@
 """The three pretraining levels of reference.md §2.4-2.6 over the video sampler.
 
 Each dataset item is one lecture of a split; every access draws a random sub-sample of it from
-`numpy.random.default_rng([seed, epoch, index])` (keys `(index, epoch)` come from
-`sampling.ResumableSampler`; a plain int index uses `dataset.epoch`). Items are dicts with `video`
+`numpy.random.default_rng([seed, epoch, index])` (`epoch` set by the stream, pretrain/stream.py). Items are dicts with `video`
 uint8 (T, 3, S, S) and lists of texts (`sents_0`, `sents_1`, `sents_summarize`) plus `pos_step`;
 `collate.TextCollator` tokenises them.
 
@@ -32,8 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..video import VideoError, open_video, recipes
-from .errors import CorruptVideoError, DataFormatError
+from ..video import VideoError, open_video
+from . import recipes
+from ..errors import CorruptVideoError, DataFormatError
 from .text_sources import LectureTexts, TextTable, overlapping_rows, read_split, video_id_of
 
 KEYSTEP_TEXTS = ("text", "step", "random")
@@ -57,11 +57,9 @@ class LectureDataset(Dataset):
     def __init__(self, root: str, split: str, *, video_root: str | None = None, video_backend: str = "auto",
                  seed: int = 0, size: int = 336, center_crop: bool = False, random_flip: bool = True,
                  min_time: float = 4.0, truncate_times: bool = False, overlap_query: str = "unique",
-                 on_corrupt: str = "raise", decode_threads: int = 1):
+                 decode_threads: int = 1):
         if overlap_query not in ("unique", "reference"):
             raise ValueError(f"overlap_query must be 'unique' or 'reference', got {overlap_query!r}")
-        if on_corrupt not in ("raise", "substitute"):
-            raise ValueError(f"on_corrupt must be 'raise' or 'substitute', got {on_corrupt!r}")
         self.root, self.video_root = root, video_root or os.path.join(root, "videos")
         split_path = split if split.endswith(".csv") else os.path.join(root, "splits", f"{split}.csv")
         self.videos = read_split(split_path)
@@ -72,7 +70,7 @@ class LectureDataset(Dataset):
         self.video_backend, self.seed, self.size = video_backend, seed, size
         self.center_crop, self.random_flip, self.min_time = center_crop, random_flip, min_time
         self.truncate_times, self.overlap_query = truncate_times, overlap_query
-        self.on_corrupt, self.decode_threads = on_corrupt, decode_threads
+        self.decode_threads = decode_threads
         self.epoch = 0
         self._readers: OrderedDict = OrderedDict()
 
@@ -104,22 +102,16 @@ class LectureDataset(Dataset):
             self._readers.popitem(last=False)[1].close()
         return reader
 
-    def __getitem__(self, key):
-        index, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        for attempt in range(len(self)):
-            i = (index + attempt) % len(self)
-            rng = np.random.default_rng([self.seed, epoch, i])
-            try:
-                sample = self.sample(i, rng)
-            except VideoError as err:  # opening failed, or a decode failure in the middle of a file
-                if self.on_corrupt == "raise":
-                    if isinstance(err, CorruptVideoError):
-                        raise
-                    raise CorruptVideoError(self.video_path(i), err.reason) from err
-                continue
-            sample["corrupt_skipped"] = attempt
-            return sample
-        raise CorruptVideoError(self.video_root, "no decodable lecture in the split")
+    def __getitem__(self, index: int) -> dict:
+        """Sample `index` of the current epoch. A lecture that cannot be opened or decoded raises
+        CorruptVideoError naming the file; the stream (pretrain.stream) substitutes another sample."""
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        try:
+            return self.sample(index, rng)
+        except CorruptVideoError:
+            raise
+        except VideoError as err:  # a decode failure in the middle of a file
+            raise CorruptVideoError(self.video_path(index), err.reason) from err
 
     def sample(self, i: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError
@@ -131,10 +123,6 @@ class LectureDataset(Dataset):
     def _overlap(self, table: TextTable, start: float, end: float) -> np.ndarray:
         return overlapping_rows(table, start, end, reference=self.overlap_query == "reference")
 
-    def _crop_flip(self, reader, rng):
-        meta = reader.metadata
-        crop = recipes.square_crop(meta.width, meta.height, rng, self.center_crop)
-        return crop, bool(self.random_flip and rng.uniform() > 0.5)
 
 
 class ClipLevelDataset(LectureDataset):
@@ -162,19 +150,11 @@ class ClipLevelDataset(LectureDataset):
         r = int(rng.integers(len(aws)))
         anchor = aws.text[r]
         s, e = self._window(aws.start[r], aws.end[r])
-        reader = self.reader(i)
-        duration = reader.metadata.duration
-        length = int(rng.integers(self.clip_min, self.clip_max + 1))
-        if self.truncate_times:
-            seek = float(rng.integers(int(s), int(max(s, e - length)) + 1))
-        else:
-            seek = float(rng.uniform(s, max(s, e - length)))
-        seek = max(0.0, min(seek, duration - length))  # the clip always fits in the video
-        crop, flip = self._crop_flip(reader, rng)
-        count = max(int(round(length * self.fps)), 1)
-        picks = recipes.pick_frames(count, self.num_frames, self.frame_pick)
-        video = reader.frames_at(seek + picks / self.fps, crop=crop, size=self.size, flip=flip)
-        window = (s, e) if self.candidate_window == "sentence" else (seek, seek + length)
+        video, clip = recipes.clip_frames(
+            self.reader(i), rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
+            num_frames=self.num_frames, size=self.size, center_crop=self.center_crop, random_flip=self.random_flip,
+            frame_pick=self.frame_pick, integer_seek=self.truncate_times)
+        window = (s, e) if self.candidate_window == "sentence" else clip
         rows = self._overlap(whisper, *window)
         candidates = [whisper.text[j] for j in rows[: self.num_candidates]]
         candidates += [anchor] * (self.num_candidates - len(candidates))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from surgvlp_fast.data import resources
-from surgvlp_fast.data.synthetic import make_world
-from surgvlp_fast.data.synthetic.phases import CHOLECYSTECTOMY
+from surgvlp_fast.evaluation import resources
+from surgvlp_fast.synthetic import make_world
+from surgvlp_fast.synthetic.phases import CHOLECYSTECTOMY
 
 
 def _probe(path):

@@ -1,5 +1,5 @@
 """Exceptions of the data layer. Each message names the file (and row) at fault."""
-from ..video.errors import VideoError
+from .video.errors import VideoError
 
 
 class DataFormatError(ValueError):

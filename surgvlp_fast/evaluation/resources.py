@@ -1,11 +1,11 @@
 """The evaluation protocols as data: class names, prompts, test splits, the CholecT50 vocabulary.
 
-Files live in `surgvlp_fast/resources/` (shipped with the package).
+Files live in `surgvlp_fast/evaluation/assets/` (shipped with the package).
 """
 import json
 import os
 
-RESOURCE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
+RESOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 
 PROMPT_FILES = {"cholec80": "class_prompt_cholec80_manual.txt", "autolaparo": "class_prompt_autolapa_manual.txt"}
 PHASE_FILES = {"cholec80": "cholec80_phases.txt", "autolaparo": "autolaparo_phases.txt"}

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from surgvlp_fast.data.errors import DataFormatError
-from surgvlp_fast.data.text_sources import LectureTexts, overlapping_rows, read_split, read_timed_csv, video_id_of
+from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.pretrain.text_sources import LectureTexts, overlapping_rows, read_split, read_timed_csv, video_id_of
 
 
 def _write(tmp_path, name, text):
@@ -56,7 +56,7 @@ def test_split_checks_videos(tmp_path):
 
 
 def test_overlap_queries_fixed_and_reference():
-    from surgvlp_fast.data.text_sources import TextTable
+    from surgvlp_fast.pretrain.text_sources import TextTable
 
     t = TextTable("x", np.array([0.0, 2.0, 5.0, 9.0]), np.array([3.0, 4.0, 8.0, 10.0]), ("a", "b", "c", "d"))
     assert overlapping_rows(t, 2.5, 6.0).tolist() == [0, 1, 2]

@@ -6,15 +6,21 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from surgvlp_fast.data.collate import TextCollator
-from surgvlp_fast.data.errors import CorruptVideoError
-from surgvlp_fast.data.level_datasets import (ClipLevelDataset, KeystepLevelDataset, VideoLevelDataset,
+from surgvlp_fast.pretrain.collate import TextCollator
+from surgvlp_fast.errors import CorruptVideoError
+from surgvlp_fast.pretrain.datasets import (ClipLevelDataset, KeystepLevelDataset, VideoLevelDataset,
                                               expand_min_time, subsample_steps, worker_init)
-from surgvlp_fast.data.sampling import ResumableSampler
-from surgvlp_fast.data.tokenization import load_tokenizer
-from surgvlp_fast.data.tools.extract_frames import extract_frames
+from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler
+from surgvlp_fast.models import load_tokenizer
+from surgvlp_fast.tools.extract_frames import extract_frames
 
 S = 32
+
+
+def at(dataset, index, epoch=0):
+    """Sample `index` of `epoch`."""
+    dataset.set_epoch(epoch)
+    return dataset[index]
 
 
 def test_shapes_of_the_three_levels(tiny_world):
@@ -27,59 +33,54 @@ def test_shapes_of_the_three_levels(tiny_world):
     ]
     for dataset, frames, texts in cases:
         max_length = 77 if frames == 4 else 200
-        batch = TextCollator(tok, max_length)([dataset[(0, 0)], dataset[(1, 0)]])
+        batch = TextCollator(tok, max_length)([at(dataset, 0, 0), at(dataset, 1, 0)])
         assert batch["video"].shape == (2, frames, 3, S, S) and batch["video"].dtype == torch.uint8
         for key, (k, length) in texts.items():
             for field in ("input_ids", "attention_mask", "token_type_ids"):
                 assert batch[key][field].shape == (2, k, length), (key, field)
         if frames > 4:
             assert batch["pos_step"].dtype == torch.long and batch["pos_step"].shape == (2, texts["sents_0"][0])
-    video = VideoLevelDataset(str(root), size=S)[(0, 0)]
+    video = VideoLevelDataset(str(root), size=S)[0]
     assert video["pos_step"].tolist() == [0, 1, 2, 3, 4, 5, 6, -1]  # 7 keysteps padded to 8
     assert video["sents_0"][7] == video["sents_0"][6]
 
 
-def test_deterministic_per_key_and_varies_with_epoch(tiny_world):
+def test_deterministic_per_index_and_varies_with_epoch(tiny_world):
     root, _ = tiny_world
     ds = ClipLevelDataset(str(root), size=S)
-    a, b, c = ds[(1, 0)], ds[(1, 0)], ds[(1, 1)]
+    a, b, c = at(ds, 1), at(ds, 1), at(ds, 1, epoch=1)
     assert torch.equal(a["video"], b["video"]) and a["sents_0"] == b["sents_0"]
     assert not torch.equal(a["video"], c["video"]) or a["sents_0"] != c["sents_0"]
-    ds.set_epoch(1)
-    assert torch.equal(ds[1]["video"], c["video"])
 
 
-def test_dataloader_workers_and_resume_give_the_same_batches(tiny_world):
+def test_stream_workers_and_resume_give_the_same_batches(tiny_world):
     root, _ = tiny_world
     tok = load_tokenizer(str(root / "tokenizer"))
     ds = KeystepLevelDataset(str(root), size=S)
     collate = TextCollator(tok, 64, padding="max_length")
 
-    def batches(sampler, workers):
-        loader = DataLoader(ds, batch_size=2, sampler=sampler, num_workers=workers, collate_fn=collate,
-                            worker_init_fn=worker_init)
-        return [b for b in loader]
+    def stream(workers):
+        return LevelStream("keystep", ds, 2, collate, seed=7, num_workers=workers, worker_init=worker_init)
 
-    full = batches(ResumableSampler(len(ds), seed=7), 0)
-    with_workers = batches(ResumableSampler(len(ds), seed=7), 2)
-    assert len(ds) == 5 and len(full) == 3
-    for x, y in zip(full, with_workers):
+    one = stream(0)
+    full = [one.next() for _ in range(5)]          # 3 batches per pass of 5 lectures, then the next pass
+    assert len(ds) == 5 and len(one) == 3
+    with_workers = stream(2)
+    for x in full:
+        y = with_workers.next()
         assert torch.equal(x["video"], y["video"]) and torch.equal(x["sents_0"]["input_ids"], y["sents_0"]["input_ids"])
-    state = ResumableSampler(len(ds), seed=7).state_dict(consumed=2)
-    resumed_sampler = ResumableSampler(len(ds), seed=0)
-    resumed_sampler.load_state_dict(state)
-    resumed = batches(resumed_sampler, 0)
-    assert len(resumed) == 2 and torch.equal(resumed[0]["video"], full[1]["video"])
-    # a state at the end of an epoch resumes at the next epoch
-    end = ResumableSampler(len(ds), seed=7)
-    end.load_state_dict(ResumableSampler(len(ds), seed=7).state_dict(consumed=len(ds)))
-    assert end.epoch == 1 and len(list(end)) == len(ds)
+    first = stream(0)
+    first.next(), first.next()
+    resumed = stream(0)
+    resumed.load_state_dict(first.state_dict())
+    for want in full[2:]:
+        assert torch.equal(resumed.next()["video"], want["video"])
 
 
-def test_distributed_sampler_shards():
-    ranks = [ResumableSampler(5, seed=1, rank=r, world_size=2) for r in range(2)]
-    seen = [k for s in ranks for k, _ in s]
-    assert len(ranks[0]) == len(ranks[1]) == 3 and sorted(set(seen)) == [0, 1, 2, 3, 4]
+def test_pass_batches_shard_over_ranks():
+    ranks = [PassBatchSampler(5, 2, seed=1, rank=r, world_size=2) for r in range(2)]
+    seen = [i for s in ranks for batch in s for i in batch]
+    assert len(ranks[0]) == len(ranks[1]) == 2 and sorted(set(seen)) == [0, 1, 2, 3, 4] and len(seen) == 6
 
 
 def _mini_world(tiny_world, tmp_path):
@@ -109,7 +110,7 @@ def test_quirk_options(tiny_world, tmp_path):
     ref = ClipLevelDataset(str(dst), size=S, num_candidates=3, candidate_window="sentence", truncate_times=True,
                            overlap_query="reference", frame_pick="reference")
     for key in range(20):
-        fixed, quirky = clip[(0, key)], ref[(0, key)]
+        fixed, quirky = at(clip, 0, key), at(ref, 0, key)
         a = int(fixed["sents_0"][0][3:])
         times = [int(c[2:]) for c in fixed["sents_1"] if c.startswith("wh")]
         assert times == sorted(times) and len(set(times)) == len(times)  # unique rows, temporal order
@@ -119,11 +120,11 @@ def test_quirk_options(tiny_world, tmp_path):
     # keystep children: temporal order by default, the reference's random.sample scrambles it
     ks = KeystepLevelDataset(str(dst), size=S, num_children=4)
     ks_ref = KeystepLevelDataset(str(dst), size=S, num_children=4, child_order="random", keystep_window="children")
-    in_order = [ks[(0, e)]["sents_0"] for e in range(15)]
+    in_order = [at(ks, 0, e)["sents_0"] for e in range(15)]
     assert all([int(c[-2:]) for c in ch] == sorted(int(c[-2:]) for c in ch) for ch in in_order)
-    scrambled = [ks_ref[(0, e)]["sents_0"] for e in range(15)]
+    scrambled = [at(ks_ref, 0, e)["sents_0"] for e in range(15)]
     assert any([int(c[-2:]) for c in ch] != sorted(int(c[-2:]) for c in ch) for ch in scrambled)
-    steps_text = KeystepLevelDataset(str(dst), size=S, keystep_text="step")[(0, 0)]
+    steps_text = KeystepLevelDataset(str(dst), size=S, keystep_text="step")[0]
     assert steps_text["sents_summarize"] == ["Whole"]
     # video level: the strided subsample drops the tail, "even" keeps the last keystep
     assert subsample_steps(10, 8, "stride") == ([0, 1, 2, 3, 4, 5, 6, 7], list(range(8)))
@@ -135,31 +136,35 @@ def test_quirk_options(tiny_world, tmp_path):
 
 def test_video_backends_and_frames_cache(tiny_world, tmp_path):
     root, info = tiny_world
-    pyav = ClipLevelDataset(str(root), size=S, video_backend="pyav")[(2, 0)]
-    codec = ClipLevelDataset(str(root), size=S, video_backend="torchcodec")[(2, 0)]
+    pyav = ClipLevelDataset(str(root), size=S, video_backend="pyav")[2]
+    codec = ClipLevelDataset(str(root), size=S, video_backend="torchcodec")[2]
     assert torch.equal(pyav["video"], codec["video"])
     cache = tmp_path / "cache"
     for lecture in info["lectures"]:
         vid = lecture["video_id"]
         extract_frames(str(root / "videos" / f"{vid}.mp4"), str(cache / vid), name=vid)
-    from_frames = VideoLevelDataset(str(root), size=S, video_root=str(cache))[(0, 0)]
+    from_frames = VideoLevelDataset(str(root), size=S, video_root=str(cache))[0]
     assert from_frames["video"].shape == (64, 3, S, S)
 
 
-def test_corrupt_video_raises_or_is_substituted(tiny_world, tmp_path):
+def test_corrupt_video_raises_and_the_stream_substitutes(tiny_world, tmp_path):
     root, _ = tiny_world
     dst = tmp_path / "w"
     shutil.copytree(root, dst, ignore=shutil.ignore_patterns("downstream_datasets", "*.npz"))
     (dst / "videos" / "vd0001syn.mp4").write_bytes(b"\x00" * 1000)
     ds = ClipLevelDataset(str(dst), size=S)
     with pytest.raises(CorruptVideoError, match="vd0001syn.mp4"):
-        ds[(0, 0)]
-    loader = DataLoader(ds, batch_size=1, num_workers=1, sampler=[(0, 0)])
+        at(ds, 0, 0)
+    loader = DataLoader(ds, batch_size=1, num_workers=1, sampler=[0])
     with pytest.raises(CorruptVideoError):
         next(iter(loader))
-    sub = ClipLevelDataset(str(dst), size=S, on_corrupt="substitute")[(0, 0)]
-    assert sub["corrupt_skipped"] == 1 and sub["video"].shape == (4, 3, S, S)
+    # the stream substitutes the corrupt sample, counts and reports it
+    stream = LevelStream("clip", ds, 1, lambda samples: samples[0], seed=0, shuffle=False,
+                         corrupt_errors=(CorruptVideoError,))
+    sub = stream.next()
+    skipped = stream.pop_skipped()
+    assert len(skipped) == 1 and "vd0001syn.mp4" in skipped[0] and sub["video"].shape == (4, 3, S, S)
     os.remove(dst / "videos" / "vd0002syn.mp4")
     with pytest.raises(Exception, match="vd0002syn.mp4.*not found"):
-        ds[(1, 0)]
+        at(ds, 1, 0)
     assert np.isfinite(sub["video"].float().mean().item())

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from surgvlp_fast import cli
-from surgvlp_fast.data.downstream import available_videos, cholect50_video, phase_video
-from surgvlp_fast.data.errors import DataFormatError
-from surgvlp_fast.data.tools.extract_frames import extract_frames
-from surgvlp_fast.data.tools.make_splits import make_splits
-from surgvlp_fast.data.transforms import eval_transform
-from surgvlp_fast.data.validate import validate_data
+from surgvlp_fast.evaluation.downstream import available_videos, cholect50_video, phase_video
+from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.tools.extract_frames import extract_frames
+from surgvlp_fast.tools.make_splits import make_splits
+from surgvlp_fast.models.preprocess import eval_transform
+from surgvlp_fast.tools.validate_data import validate_data
 
 
 @pytest.fixture

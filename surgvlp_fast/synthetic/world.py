@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from .. import resources
+from ..evaluation import resources
 from .narration import NOISE_PRESETS, abstract_text, aws_rows, keystep_rows, whisper_rows
 from .phases import PROCEDURES
 from .render import VISUAL_PRESETS, render_frames
@@ -271,7 +271,7 @@ def make_world(root: str, preset: str = "default", seed: int = 0, visuals: str =
         write_csv(os.path.join(root, "splits", f"{split}.csv"), ("video_path",), [(v,) for v in videos])
     _write_prompts(root)
 
-    from ..tokenization import train_wordpiece_tokenizer
+    from .tokenizer import train_wordpiece_tokenizer
 
     corpus = [text for lec in lectures for text in lec.pop("corpus")]
     for name in os.listdir(os.path.join(root, "prompts")):

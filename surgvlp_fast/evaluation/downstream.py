@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 
 PHASE_LAYOUT = {  # dataset: (folder, csv name, default frame index offset)
     "cholec80": ("cholec80", "video{:02d}.csv", 1),

@@ -3,8 +3,10 @@ import os
 import torch
 from transformers import AutoTokenizer
 
-from surgvlp_fast.data.collate import TextCollator
-from surgvlp_fast.data.tokenization import load_tokenizer, tokenize_groups, train_wordpiece_tokenizer
+from surgvlp_fast.pretrain.collate import TextCollator
+from surgvlp_fast.models import load_tokenizer
+from surgvlp_fast.pretrain.collate import tokenize_groups
+from surgvlp_fast.synthetic.tokenizer import train_wordpiece_tokenizer
 
 TEXTS = ["the hook dissects the cystic duct", "we pack the gallbladder into the bag", "the clipper clips the artery"]
 

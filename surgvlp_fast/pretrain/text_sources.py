@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataFormatError
+from ..errors import DataFormatError
 
 TEXT_FOLDERS = {
     "aws": "aws_narration_texts",

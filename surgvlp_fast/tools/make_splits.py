@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ..text_sources import TEXT_FOLDERS, video_id_of
+from ..pretrain.text_sources import TEXT_FOLDERS, video_id_of
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 LEVEL_SOURCES = {"train_narration": ("aws", "whisper"), "train_keystep": ("aws", "whisper", "keystep"),

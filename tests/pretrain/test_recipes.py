@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from surgvlp_fast.video import open_video
-from surgvlp_fast.video.recipes import (clip_frames, keystep_frames, pick_frames, square_crop,
+from surgvlp_fast.pretrain.recipes import (clip_frames, keystep_frames, pick_frames, square_crop,
                                         video_frames)
 
 
@@ -43,7 +43,7 @@ def test_clip_recipe(videos, frame_pick):
     seen_flips, lengths = set(), set()
     for seed in range(12):
         rng = np.random.default_rng(seed)
-        out = clip_frames(reader, rng, 0.0, 4.0, clip_min=2, clip_max=3, size=48, frame_pick=frame_pick)
+        out = clip_frames(reader, rng, 0.0, 4.0, clip_min=2, clip_max=3, size=48, frame_pick=frame_pick)[0]
         assert out.shape == (4, 3, 48, 48) and out.dtype == torch.uint8
         timestamps, options = reader.calls[-1]
         assert options["crop"][2:] == (120, 120) and options["size"] == 48
@@ -52,14 +52,14 @@ def test_clip_recipe(videos, frame_pick):
         lengths.add((round(float(timestamps[0]), 2), round(float(timestamps[-1] - timestamps[0]), 2)))
         # the same seed gives the same clip
         assert torch.equal(out, clip_frames(reader, np.random.default_rng(seed), 0.0, 4.0, clip_min=2,
-                                            clip_max=3, size=48, frame_pick=frame_pick))
+                                            clip_max=3, size=48, frame_pick=frame_pick)[0])
     assert seen_flips == {True, False}
     assert len(lengths) > 2  # the seek and the window length L vary
 
 
 def test_clip_recipe_window_near_the_end_and_short_video(videos):
     reader = Recorder(open_video(videos["odd_size"]))  # 2 s long: shorter than any L
-    out = clip_frames(reader, np.random.default_rng(1), 0.0, 10.0, size=32, center_crop=True)
+    out = clip_frames(reader, np.random.default_rng(1), 0.0, 10.0, size=32, center_crop=True)[0]
     assert out.shape == (4, 3, 32, 32)
     timestamps, options = reader.calls[-1]
     assert timestamps[0] < 1.0 and options["crop"] == (20, 0, 121, 121)  # seek clamped to 0

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from surgvlp_fast.data import transforms as T
+from surgvlp_fast.models import preprocess as P
+from surgvlp_fast.pretrain import augment as T
 
 
 def _frames(b=2, t=3, h=40, w=48, seed=0):
@@ -35,14 +36,14 @@ def test_crop_boxes_follow_random_resized_crop():
 def test_full_crop_without_jitter_is_identity_and_flip_really_flips():
     x = _frames(h=40, w=40)  # square: a scale-1 crop of any allowed ratio rounds to the full image
     same = _only()(x)
-    assert torch.allclose(same, T.normalize(x), atol=1e-4)
+    assert torch.allclose(same, P.normalize(x), atol=1e-4)
     flipped = _only(p_flip=1.0)(x)
-    assert torch.allclose(flipped, T.normalize(x).flip(-1), atol=1e-4)
+    assert torch.allclose(flipped, P.normalize(x).flip(-1), atol=1e-4)
 
 
 def test_grayscale_has_equal_channels():
     out = _only(p_gray=1.0)(_frames())
-    raw = out * torch.tensor(T.IMAGENET_STD).view(3, 1, 1) + torch.tensor(T.IMAGENET_MEAN).view(3, 1, 1)
+    raw = out * torch.tensor(P.IMAGENET_STD).view(3, 1, 1) + torch.tensor(P.IMAGENET_MEAN).view(3, 1, 1)
     assert torch.allclose(raw[:, :, 0], raw[:, :, 1], atol=1e-5) and torch.allclose(raw[:, :, 1], raw[:, :, 2], atol=1e-5)
 
 
@@ -94,12 +95,12 @@ def test_make_views_and_eval_transforms():
     x = _frames(h=36, w=36)
     original, aug1, aug2 = T.make_views(x, n_aug=2, generator=torch.Generator().manual_seed(0))
     assert original.dtype == torch.float32 and original.shape == aug1.shape == aug2.shape == x.shape
-    assert torch.allclose(original, T.normalize(x))
+    assert torch.allclose(original, P.normalize(x))
     assert not torch.equal(aug1, aug2)
     frames = x[0]
-    ev = T.eval_transform(frames)
+    ev = P.eval_transform(frames)
     assert ev.shape == (3, 3, 224, 224)
-    sq = T.square_eval_transform(torch.zeros(2, 3, 30, 50, dtype=torch.uint8) + 255)
+    sq = P.square_eval_transform(torch.zeros(2, 3, 30, 50, dtype=torch.uint8) + 255)
     assert sq.shape == (2, 3, 224, 224)
     assert math.isclose(sq[0, 0, 0, 0].item(), (1 - 0.485) / 0.229, rel_tol=1e-5)
 

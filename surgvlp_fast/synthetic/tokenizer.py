@@ -1,34 +1,6 @@
-"""Tokenisation: any Hugging Face tokenizer loaded from a local path, and a small WordPiece trainer.
-
-Nothing here downloads: `load_tokenizer` accepts only an existing local directory.
-"""
+"""The synthetic world's tokenizer: a small WordPiece vocabulary trained offline on its texts."""
 import json
 import os
-
-
-def load_tokenizer(path: str):
-    """AutoTokenizer from a local folder (e.g. Bio_ClinicalBERT's, MiniLM's, or one written by
-    `train_wordpiece_tokenizer`)."""
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"tokenizer folder not found: {path} (tokenizers are loaded from local paths only)")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path, local_files_only=True)
-
-
-def tokenize_groups(tokenizer, groups: list[list[str]], max_length: int, padding: str = "max_length") -> dict:
-    """B groups of K texts each -> {input_ids, attention_mask, token_type_ids}, each (B, K, L) long.
-
-    padding="max_length" pads every text to `max_length` (the reference, whose text pooling divides by
-    L); padding="longest" pads to the longest text of the batch (faster, same masked sums).
-    """
-    if not groups or any(len(g) != len(groups[0]) for g in groups):
-        raise ValueError(f"every sample needs the same number of texts, got {[len(g) for g in groups]}")
-    b, k = len(groups), len(groups[0])
-    flat = [text for group in groups for text in group]
-    enc = tokenizer(flat, padding=padding, truncation=True, max_length=max_length, return_tensors="pt",
-                    return_token_type_ids=True, return_attention_mask=True)
-    return {key: enc[key].reshape(b, k, -1).long() for key in ("input_ids", "attention_mask", "token_type_ids")}
 
 
 def train_wordpiece_tokenizer(texts, out_dir: str, vocab_size: int = 1000, lowercase: bool = True) -> str:

@@ -7,9 +7,22 @@ token_type_ids} of shape (B, K, L), and `pos_step` (B, K) long (-1 = padding).
 """
 import torch
 
-from .tokenization import tokenize_groups
-
 TEXT_KEYS = ("sents_0", "sents_1", "sents_summarize")
+
+
+def tokenize_groups(tokenizer, groups: list[list[str]], max_length: int, padding: str = "max_length") -> dict:
+    """B groups of K texts each -> {input_ids, attention_mask, token_type_ids}, each (B, K, L) long.
+
+    padding="max_length" pads every text to `max_length` (the reference, whose text pooling divides by
+    L); padding="longest" pads to the longest text of the batch (faster, same masked sums).
+    """
+    if not groups or any(len(g) != len(groups[0]) for g in groups):
+        raise ValueError(f"every sample needs the same number of texts, got {[len(g) for g in groups]}")
+    b, k = len(groups), len(groups[0])
+    flat = [text for group in groups for text in group]
+    enc = tokenizer(flat, padding=padding, truncation=True, max_length=max_length, return_tensors="pt",
+                    return_token_type_ids=True, return_attention_mask=True)
+    return {key: enc[key].reshape(b, k, -1).long() for key in ("input_ids", "attention_mask", "token_type_ids")}
 
 
 class TextCollator:

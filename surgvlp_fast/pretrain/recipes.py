@@ -49,21 +49,23 @@ def pick_frames(count: int, num_frames: int, frame_pick: str) -> np.ndarray:
 
 def clip_frames(reader, rng: np.random.Generator, start: float, end: float, *, clip_min: int = 3,
                 clip_max: int = 5, fps: float = 2.0, num_frames: int = 4, size: int = 336,
-                center_crop: bool = False, random_flip: bool = True,
-                frame_pick: str = "centered") -> torch.Tensor:
+                center_crop: bool = False, random_flip: bool = True, frame_pick: str = "centered",
+                integer_seek: bool = False) -> tuple[torch.Tensor, tuple[float, float]]:
     """Clip level (§2.4): a random L ∈ [clip_min, clip_max] s sub-window of [start, end] at `fps`,
     `num_frames` of its 2L positions kept. Random draws in the reference's order: L, seek, crop, flip.
+    The seek is uniform in [start, end - L]; `integer_seek=True` draws it among whole seconds (the
+    reference). Returns the frames and the sub-window (seek, seek + L) they were taken from.
     """
-    duration = reader.metadata.duration
     length = int(rng.integers(clip_min, clip_max + 1))
-    s = int(start)
-    seek = float(rng.integers(s, int(max(s, end - length)) + 1))
-    if end > duration or seek + length > duration:
-        seek = max(duration - length, 0.0)
+    if integer_seek:
+        seek = float(rng.integers(int(start), int(max(start, end - length)) + 1))
+    else:
+        seek = float(rng.uniform(start, max(start, end - length)))
+    seek = max(0.0, min(seek, reader.metadata.duration - length))  # the clip always fits in the video
     crop, flip = _crop_and_flip(reader, rng, center_crop, random_flip)
     count = max(int(round(length * fps)), 1)
     timestamps = seek + pick_frames(count, num_frames, frame_pick) / fps
-    return reader.frames_at(timestamps, crop=crop, size=size, flip=flip)
+    return reader.frames_at(timestamps, crop=crop, size=size, flip=flip), (seek, seek + length)
 
 
 def linspace_frames(reader, rng: np.random.Generator, start: float, end: float, num_frames: int, *,
