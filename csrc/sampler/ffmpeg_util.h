@@ -39,19 +39,11 @@ struct PacketFree {
 struct FrameFree {
   void operator()(AVFrame* f) const { av_frame_free(&f); }
 };
-struct SwsFree {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-struct BufferUnref {
-  void operator()(AVBufferRef* b) const { av_buffer_unref(&b); }
-};
 
 using FormatPtr = std::unique_ptr<AVFormatContext, FormatCloser>;
 using CodecPtr = std::unique_ptr<AVCodecContext, CodecCloser>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
 using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsFree>;
-using BufferPtr = std::unique_ptr<AVBufferRef, BufferUnref>;
 
 // Open a file and read its stream headers; throws VideoFailure when it is not a media file.
 FormatPtr open_input(const std::string& path);

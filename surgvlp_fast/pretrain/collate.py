@@ -29,8 +29,7 @@ class TextCollator:
     """collate_fn for DataLoader. Tokenises in the worker, so the trainer receives tensors only.
 
     When samples of one batch carry different numbers of texts for a key (K varies), the shorter
-    groups are padded by repeating their last text and `{key}_valid` (B, K) bool marks the real
-    ones; `pos_step` is padded with -1 likewise.
+    groups are padded by repeating their last text; `pos_step` (-1 on padding) marks the real ones.
     """
 
     def __init__(self, tokenizer, max_length: int = 77, padding: str = "max_length"):
@@ -43,7 +42,6 @@ class TextCollator:
             if key in TEXT_KEYS:
                 k = max(len(v) for v in values)
                 if any(len(v) != k for v in values):
-                    batch[f"{key}_valid"] = torch.tensor([[i < len(v) for i in range(k)] for v in values])
                     values = [list(v) + [v[-1]] * (k - len(v)) for v in values]
                 batch[key] = tokenize_groups(self.tokenizer, values, self.max_length, self.padding)
             elif key == "pos_step":

@@ -8,7 +8,7 @@ class VideoMetadata:
 
     duration: seconds from the first frame's start to the last frame's end.
     fps: average frame rate, num_frames / duration.
-    rotation: degrees of the display matrix (counter-clockwise); frames are returned as stored.
+    rotation: degrees of the display matrix (counter-clockwise); readers return frames rotated upright.
     """
 
     duration: float
