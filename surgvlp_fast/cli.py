@@ -1,9 +1,14 @@
 """The `surgvlp-fast` command. Each subcommand lives in its own module, imported only when used.
 
-A subcommand module defines `add_arguments(parser)` and `run(args) -> int | None`.
+A subcommand module defines `add_arguments(parser)` and `run(args) -> int | None`. Every
+subcommand parses the same way: options and positionals (CONFIG, `key=value` overrides) in any
+order (`parse_intermixed_args`). An error the user causes (a bad path, option, config key or data
+file) prints one line naming the command and exits 1; `--debug` (or SURGVLP_FAST_DEBUG=1) shows
+the traceback instead.
 """
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -20,30 +25,53 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def user_errors() -> tuple:
+    """Exceptions that mean "the input is wrong", reported as one line (imported lazily: cheap CLI)."""
+    from surgvlp_fast.config import ConfigError
+    from surgvlp_fast.errors import DataFormatError
+    from surgvlp_fast.video.errors import VideoError
+
+    return ConfigError, DataFormatError, VideoError, FileNotFoundError, NotADirectoryError, PermissionError
+
+
+def overview_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surgvlp-fast", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        if name == only:
-            importlib.import_module(module_name).add_arguments(p)
+    for name, (_, help_text) in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    help_text = SUBCOMMANDS[name][1]
+    parser = argparse.ArgumentParser(prog=f"surgvlp-fast {name}", description=help_text)
+    importlib.import_module(SUBCOMMANDS[name][0]).add_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return parser
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in SUBCOMMANDS else None)
-    args = parser.parse_args(argv)
-    if args.command is None:
+    if not argv or argv[0] not in SUBCOMMANDS:
+        parser = overview_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}; choose one of {', '.join(SUBCOMMANDS)}")
         parser.print_help()
-        return 2
-    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+        return 0 if argv else 2
+    name = argv[0]
+    args = command_parser(name).parse_intermixed_args(argv[1:])
+    args.command = name
+    module = importlib.import_module(SUBCOMMANDS[name][0])
     try:
         code = module.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except user_errors() as e:
+        if args.debug or os.environ.get("SURGVLP_FAST_DEBUG") == "1":
+            raise
+        print(f"surgvlp-fast {name}: {e}", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

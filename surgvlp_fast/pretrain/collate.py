@@ -7,7 +7,8 @@ token_type_ids} of shape (B, K, L), and `pos_step` (B, K) long (-1 = padding).
 """
 import torch
 
-TEXT_KEYS = ("sents_0", "sents_1", "sents_summarize")
+from .levels import TEXT_KEYS
+
 
 
 def tokenize_groups(tokenizer, groups: list[list[str]], max_length: int, padding: str = "max_length") -> dict:

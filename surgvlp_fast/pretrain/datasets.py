@@ -2,7 +2,7 @@
 
 Each dataset item is one lecture of a split; every access draws a random sub-sample of it from
 `numpy.random.default_rng([seed, epoch, index])` (`epoch` set by the stream, pretrain/stream.py). Items are dicts with `video`
-uint8 (T, 3, S, S) and lists of texts (`sents_0`, `sents_1`, `sents_summarize`) plus `pos_step`;
+uint8 (T, 3, S, S) and the level's two text groups under the keys of `levels.LEVELS`, plus `pos_step`;
 `collate.TextCollator` tokenises them.
 
 `video_root` is the folder of the original lectures or of the training cache (same file names, or
@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from ..video import VideoError, open_video
 from . import recipes
+from .levels import LEVELS, Level
 from ..errors import CorruptVideoError, DataFormatError
 from .text_sources import LectureTexts, TextTable, overlapping_rows, read_split, video_id_of
 
@@ -52,7 +53,7 @@ def expand_min_time(start: float, end: float, min_time: float) -> tuple[float, f
 class LectureDataset(Dataset):
     """Shared part: the split, the texts (read once), the video readers, the seeded random draws."""
 
-    text_sources: tuple = ()
+    level: Level
 
     def __init__(self, root: str, split: str, *, video_root: str | None = None, video_backend: str = "auto",
                  seed: int = 0, size: int = 336, center_crop: bool = False, random_flip: bool = True,
@@ -66,7 +67,7 @@ class LectureDataset(Dataset):
         if not self.videos:
             raise DataFormatError(split_path, "the split names no video")
         self.video_ids = [video_id_of(v) for v in self.videos]
-        self.texts = LectureTexts(root, self.video_ids, self.text_sources)
+        self.texts = LectureTexts(root, self.video_ids, self.level.sources)
         self.video_backend, self.seed, self.size = video_backend, seed, size
         self.center_crop, self.random_flip, self.min_time = center_crop, random_flip, min_time
         self.truncate_times, self.overlap_query = truncate_times, overlap_query
@@ -130,9 +131,9 @@ class ClipLevelDataset(LectureDataset):
     (expanded) window at 2 fps with 4 frames kept, and `num_candidates` Whisper sentences overlapping
     the sub-clip (`sents_1`), padded with the AWS sentence."""
 
-    text_sources = ("aws", "whisper")
+    level = LEVELS["clip"]
 
-    def __init__(self, root, split="train_narration", *, fps: float = 2.0, num_frames: int = 4, clip_min: int = 3,
+    def __init__(self, root, split=LEVELS["clip"].split, *, fps: float = 2.0, num_frames: int = 4, clip_min: int = 3,
                  clip_max: int = 5, num_candidates: int = 2, candidate_window: str = "clip",
                  frame_pick: str = "centered", **options):
         super().__init__(root, split, **options)
@@ -158,7 +159,7 @@ class ClipLevelDataset(LectureDataset):
         rows = self._overlap(whisper, *window)
         candidates = [whisper.text[j] for j in rows[: self.num_candidates]]
         candidates += [anchor] * (self.num_candidates - len(candidates))
-        return {"video": video, "sents_0": [anchor], "sents_1": candidates}
+        return {"video": video, self.level.first: [anchor], self.level.second: candidates}
 
 
 class KeystepLevelDataset(LectureDataset):
@@ -166,9 +167,9 @@ class KeystepLevelDataset(LectureDataset):
     overlapping it from both ASR sources (`sents_0`, padded with the keystep text, `pos_step` -1 on
     padding) and 16 frames over the keystep."""
 
-    text_sources = ("keystep", "aws", "whisper")
+    level = LEVELS["keystep"]
 
-    def __init__(self, root, split="train_keystep", *, num_children: int = 3, num_frames: int = 16,
+    def __init__(self, root, split=LEVELS["keystep"].split, *, num_children: int = 3, num_frames: int = 16,
                  keystep_text: str = "text", child_order: str = "temporal", keystep_window: str = "keystep",
                  **options):
         super().__init__(root, split, **options)
@@ -209,7 +210,8 @@ class KeystepLevelDataset(LectureDataset):
         video = recipes.keystep_frames(reader, rng, start, end, num_frames=self.num_frames, size=self.size,
                                        center_crop=self.center_crop, random_flip=self.random_flip)
         pos_step = torch.tensor(list(range(real)) + [-1] * (k - real), dtype=torch.long)
-        return {"video": video, "sents_summarize": [parent], "sents_0": [p[0] for p in pool], "pos_step": pos_step}
+        return {"video": video, self.level.first: [parent], self.level.second: [p[0] for p in pool],
+                "pos_step": pos_step}
 
 
 class VideoLevelDataset(LectureDataset):
@@ -217,9 +219,9 @@ class VideoLevelDataset(LectureDataset):
     order (`sents_0`, padded with the last one, `pos_step` -1 on padding) and 64 frames over the
     keysteps' span."""
 
-    text_sources = ("abstract", "keystep")
+    level = LEVELS["video"]
 
-    def __init__(self, root, split="train_abstract", *, num_steps: int = 8, num_frames: int = 64,
+    def __init__(self, root, split=LEVELS["video"].split, *, num_steps: int = 8, num_frames: int = 64,
                  keystep_text: str = "text", step_subsample: str = "even", **options):
         super().__init__(root, split, **options)
         if keystep_text not in KEYSTEP_TEXTS or step_subsample not in ("even", "stride"):
@@ -227,7 +229,7 @@ class VideoLevelDataset(LectureDataset):
         self.num_steps, self.num_frames = num_steps, num_frames
         self.keystep_text, self.step_subsample = keystep_text, step_subsample
         for vid in self.video_ids:
-            for source in self.text_sources:
+            for source in self.level.sources:
                 if len(self.texts[source][vid]) == 0:
                     raise DataFormatError(self.texts[source][vid].path, f"no {source} row")
 
@@ -242,7 +244,7 @@ class VideoLevelDataset(LectureDataset):
         start, end = _inside(start, end, reader.metadata.duration)
         video = recipes.video_frames(reader, rng, start, end, num_frames=self.num_frames, size=self.size,
                                      center_crop=self.center_crop, random_flip=self.random_flip)
-        return {"video": video, "sents_summarize": [parent], "sents_0": [texts[j] for j in picked],
+        return {"video": video, self.level.first: [parent], self.level.second: [texts[j] for j in picked],
                 "pos_step": torch.tensor(pos, dtype=torch.long)}
 
 

@@ -10,14 +10,9 @@ import os
 from dataclasses import dataclass
 
 from ..errors import DataFormatError
+from ..pretrain.levels import LEVELS, split_sources
 from ..pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
 
-SPLIT_SOURCES = {  # split: text sources its level reads
-    "train_narration": ("aws", "whisper"),
-    "val": ("aws", "whisper"),
-    "train_keystep": ("keystep", "aws", "whisper"),
-    "train_abstract": ("abstract", "keystep"),
-}
 TIME_TOLERANCE_S = 1.0
 
 
@@ -56,7 +51,7 @@ def validate_data(root: str, deep: bool = False, downstream: bool = True) -> lis
             errors: list[DataFormatError] = []
             videos = read_split(os.path.join(splits_dir, name), videos_dir, errors)
             problems += map(_from, errors)
-            sources = SPLIT_SOURCES.get(name[:-4], ("aws", "whisper"))
+            sources = split_sources().get(name[:-4], LEVELS["clip"].sources)
             for video in videos:
                 used.setdefault(video_id_of(video), set()).update(sources)
         if not any(n.endswith(".csv") for n in os.listdir(splits_dir)):
