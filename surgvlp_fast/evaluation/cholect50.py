@@ -28,7 +28,7 @@ CLASSIFIERS = {"i": "instrument", "v": "verb", "t": "target", "ivt": "triplet"}
 @functools.lru_cache(maxsize=None)
 def triplet_map() -> np.ndarray:
     """(100, 6) the official decomposition: triplet, instrument, verb, target, iv, it ids."""
-    text = resources.files("surgvlp_fast").joinpath("resources", "evaluation", "cholect50_triplet_map.csv").read_text()
+    text = resources.files("surgvlp_fast").joinpath("evaluation", "assets", "evaluation", "cholect50_triplet_map.csv").read_text()
     table = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.int64, comments="#")
     if table.shape != (100, 6) or not (table[:, 0] == np.arange(100)).all():
         raise RuntimeError(f"corrupt CholecT50 triplet map: shape {table.shape}")
