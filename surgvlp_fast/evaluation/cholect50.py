@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 
-from .features import EvalVideo, encode_class_prompts, encode_frames
+from .downstream import DownstreamVideo
+from .features import encode_class_prompts, encode_frames
 from .metrics import video_wise_ap
 from .sharding import gather_dicts, rank_and_world, shard
 
@@ -68,8 +69,19 @@ class TripletResult:
     metrics: dict
     per_video: dict = field(repr=False)
 
+    table_header: ClassVar[tuple[str, ...]] = ("protocol", "mAP i", "v", "t", "iv", "it", "ivt")
 
-def zero_shot_triplets(model, tokenizer, videos: Sequence[EvalVideo], class_texts: dict[str, Sequence[str]], *,
+    def scalars(self, name: str) -> dict[str, float]:
+        return {f"{name}/mAP_{c}": self.metrics[c]["mAP"] for c in COMPONENTS}
+
+    def table_rows(self, name: str) -> list[list]:
+        return [[name, *(self.metrics[c]["mAP"] for c in COMPONENTS)]]
+
+    def write_pictures(self, out_dir, name: str) -> dict:
+        return {}
+
+
+def zero_shot_triplets(model, tokenizer, videos: Sequence[DownstreamVideo], class_texts: dict[str, Sequence[str]], *,
                        name: str = "cholect50", max_length: int = 35, batch_size: int = 400, device="cpu",
                        num_workers: int = 0, amp_dtype=None, absent: str = "nan",
                        distributed: bool = False) -> TripletResult:

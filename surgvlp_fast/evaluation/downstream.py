@@ -3,7 +3,7 @@
 Each video is a `DownstreamVideo(video_id, frames, labels)`: `frames` is a Dataset whose item i is
 frame i (uint8 (3, H, W), or `transform(frame)` when a transform is given), in order, every frame
 once; `labels` is an (N,) array of phase ids 0-6, or for CholecT50 a dict of (N, C) multi-hot arrays
-(instrument 6, verb 10, target 15, triplet 100). The fields match `evaluation.features.EvalVideo`.
+(instrument 6, verb 10, target 15, triplet 100). Every evaluation runner takes these records.
 
 Frame naming:
 - Cholec80: `csvs/videoNN.csv` rows `videoNN_{k}.png,label` with k = 0..n-1; the files are 1-indexed
@@ -36,9 +36,18 @@ CHOLECT50_COLUMNS = {"instrument": 6, "verb": 10, "target": 15, "triplet": 100}
 
 @dataclass
 class DownstreamVideo:
+    """One evaluation video: its frames (item i is frame i, the transformed (3,H,W) float tensor
+    when a transform is given) and its labels ((N,) phase ids, or a dict of (N, C) multi-hot arrays)."""
+
     video_id: str
     frames: Dataset
     labels: Any
+
+    def __post_init__(self):
+        n = len(self.frames)
+        for name, array in (self.labels.items() if isinstance(self.labels, dict) else [("labels", self.labels)]):
+            if len(array) != n:
+                raise ValueError(f"video {self.video_id}: {len(array)} {name} for {n} frames")
 
 
 def read_image(path: str) -> torch.Tensor:

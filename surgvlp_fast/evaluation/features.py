@@ -7,34 +7,19 @@ A tokenizer is any callable with the Hugging Face signature
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-
-@dataclass
-class EvalVideo:
-    """One evaluation video: its frames (item i is the transformed (3,H,W) float tensor of
-    frame i) and its labels ((N,) phase ids, or a dict of (N, C) multi-hot arrays)."""
-
-    video_id: str
-    frames: Dataset
-    labels: Any
-
-    def __post_init__(self):
-        n = len(self.frames)
-        for name, array in (self.labels.items() if isinstance(self.labels, dict) else [("labels", self.labels)]):
-            if len(array) != n:
-                raise ValueError(f"video {self.video_id}: {len(array)} {name} for {n} frames")
+from .downstream import DownstreamVideo
 
 
-def preload(video: EvalVideo) -> EvalVideo:
+def preload(video: DownstreamVideo) -> DownstreamVideo:
     """The video with its transformed frames read once and held in memory."""
     frames = torch.stack([video.frames[i] for i in range(len(video.frames))])
-    return EvalVideo(video.video_id, TensorFrames(frames), video.labels)
+    return DownstreamVideo(video.video_id, TensorFrames(frames), video.labels)
 
 
 class TensorFrames(Dataset):

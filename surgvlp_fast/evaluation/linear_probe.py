@@ -16,8 +16,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .features import EvalVideo, encode_frames
+from .downstream import DownstreamVideo
+from .features import encode_frames
 from .metrics import phase_metrics
+from .zero_shot import PhaseScores
 
 
 class FeatureCache:
@@ -45,7 +47,7 @@ def file_fingerprint(path: str | os.PathLike, *extra) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def video_features(model, videos: Sequence[EvalVideo], *, cache: FeatureCache | None = None, dataset_key: str = "",
+def video_features(model, videos: Sequence[DownstreamVideo], *, cache: FeatureCache | None = None, dataset_key: str = "",
                    **encode_kwargs) -> dict[str, tuple[torch.Tensor, np.ndarray]]:
     """{video_id: (raw features (N, d), labels (N,))}, read from the cache when there."""
     out = {}
@@ -65,6 +67,14 @@ def select_videos(video_ids: Sequence[str], percent: float, seed: int = 0) -> li
     count = max(1, int(round(len(video_ids) * percent / 100.0)))
     chosen = set(np.random.default_rng(seed).choice(len(video_ids), size=count, replace=False).tolist())
     return [v for i, v in enumerate(video_ids) if i in chosen]
+
+
+@dataclass
+class ProbeResult(PhaseScores):
+    """A linear probe's test phase metrics (`linear_probe`); scored and tabled like zero-shot phases."""
+
+    name: str
+    metrics: dict
 
 
 @dataclass

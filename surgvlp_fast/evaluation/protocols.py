@@ -1,32 +1,186 @@
-"""The frozen evaluation protocols (reference.md §6, decisions.md §6) as data.
+"""The frozen evaluation protocols (reference.md §6, decisions.md §6): one object per protocol.
 
 A protocol names its dataset, its test videos, its class names and prompts, its text length and
-its kind: zero-shot phase recognition, CholecT50 zero-shot triplets, or a linear probe.
+its kind: zero-shot phase recognition, CholecT50 zero-shot triplets, text<->video retrieval, or a
+linear probe. Each kind is a class whose `run(model, tokenizer, data_root, options, device,
+distributed)` returns a result object that knows its `metrics`, its flat `scalars(name)`, its
+`table_rows(name)` under its `table_header`, and `write_pictures(out_dir, name)` (see runner.py).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runner import EvalOptions
 
 
 @dataclass(frozen=True)
 class Protocol:
+    """A protocol's data; subclasses implement `run` for their kind."""
+
     name: str
-    kind: str                 # "phase" | "triplet" | "probe" | "retrieval"
     dataset: str              # cholec80 | autolaparo | cholect50 (folder and resources); "" = pretraining data
     max_length: int           # prompt tokens (reference: 77 in the package's test script, 35 in training)
     probe_percent: float = 100.0
     notes: str = field(default="", compare=False)
+    kind: ClassVar[str] = ""
+
+    def run(self, model, tokenizer, data_root: str, options: "EvalOptions", device="cpu",
+            distributed: bool = False):
+        raise NotImplementedError
+
+    # helpers shared by the kinds
+    def text_length(self, options: "EvalOptions") -> int:
+        return options.max_length or self.max_length
+
+    def test_videos(self, options: "EvalOptions") -> list[int]:
+        from . import resources
+
+        return parse_video_list(options.videos) if options.videos else resources.split_videos(self.dataset, "test")
 
 
-PROTOCOLS = {p.name: p for p in (
-    Protocol("cholec80", "phase", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
-    Protocol("autolaparo", "phase", "autolaparo", 77, notes="zero-shot, videos 15-21, one manual prompt per phase"),
-    Protocol("cholect50", "triplet", "cholect50", 35, notes="zero-shot i/v/t/iv/it/ivt video-wise mAP, 10 test videos"),
-    Protocol("cholec80-probe", "probe", "cholec80", 0, 100.0, notes="linear probe, train+val 1-48, test 49-80"),
-    Protocol("cholec80-probe-10", "probe", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),
-    Protocol("autolaparo-probe", "probe", "autolaparo", 0, 100.0, notes="linear probe, train+val 1-14, test 15-21"),
-    Protocol("autolaparo-probe-10", "probe", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
-    Protocol("retrieval", "retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
+def amp_dtype(options: "EvalOptions"):
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
+
+
+def encoding_options(options: "EvalOptions", device) -> dict:
+    """Keyword arguments of the frame-encoding runners."""
+    return dict(batch_size=options.batch_size, device=device, num_workers=options.num_workers,
+                amp_dtype=amp_dtype(options))
+
+
+def phase_videos(data_root: str, dataset: str, numbers, options: "EvalOptions") -> list:
+    """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the evaluation transform."""
+    from surgvlp_fast.models.preprocess import eval_transform
+
+    from .downstream import phase_video
+
+    transform = functools.partial(eval_transform, resize=options.resize_hw(), crop=options.crop)
+    offset = None if options.frame_offset < 0 else options.frame_offset
+    return [phase_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
+
+
+def cholect50_videos(data_root: str, numbers, options: "EvalOptions") -> list:
+    """CholecT50 videos; frames centre-cropped to a square and resized to `crop` (reference §2.7)."""
+    from surgvlp_fast.models.preprocess import square_eval_transform
+
+    from .downstream import cholect50_video
+
+    transform = functools.partial(square_eval_transform, size=options.crop)
+    return [cholect50_video(data_root, n, transform) for n in numbers]
+
+
+@dataclass(frozen=True)
+class PhaseProtocol(Protocol):
+    """Zero-shot phase recognition (zero_shot.py)."""
+
+    kind: ClassVar[str] = "phase"
+
+    def prompts(self, options: "EvalOptions") -> list[list[str]]:
+        """The class prompts (`options.prompts`: a file, one line per class, several prompts split by ' | ')."""
+        from . import resources
+
+        lines = resources.read_lines(options.prompts) if options.prompts else resources.class_prompts(self.dataset)
+        return [[p.strip() for p in line.split(" | ") if p.strip()] for line in lines]
+
+    def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
+        from . import resources
+        from .zero_shot import zero_shot_phase
+
+        videos = phase_videos(data_root, self.dataset, self.test_videos(options), options)
+        return zero_shot_phase(model, tokenizer, videos, self.prompts(options), resources.phase_names(self.dataset),
+                               name=self.name, max_length=self.text_length(options),
+                               smooth_window=options.smooth_window, distributed=distributed,
+                               **encoding_options(options, device))
+
+
+@dataclass(frozen=True)
+class TripletProtocol(Protocol):
+    """CholecT50 zero-shot triplets (cholect50.py)."""
+
+    kind: ClassVar[str] = "triplet"
+
+    def class_texts(self, options: "EvalOptions") -> dict[str, list[str]]:
+        """The four classifiers' texts; the triplet texts come from `options.prompts` when given
+        (an `id:sentence` file as resources.read_triplet_prompts reads it)."""
+        from . import resources
+
+        vocabulary = resources.cholect50_vocabulary()
+        texts = {key: [n.replace("_", " ") for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
+        texts["triplet"] = resources.read_triplet_prompts(options.prompts or None)
+        if len(texts["triplet"]) != len(vocabulary["triplet"]):
+            raise ValueError(f"{options.prompts}: {len(texts['triplet'])} triplet prompts, "
+                             f"expected {len(vocabulary['triplet'])}")
+        return texts
+
+    def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
+        from .cholect50 import zero_shot_triplets
+
+        videos = cholect50_videos(data_root, self.test_videos(options), options)
+        return zero_shot_triplets(model, tokenizer, videos, self.class_texts(options), name=self.name,
+                                  max_length=self.text_length(options), absent=options.absent_ap,
+                                  distributed=distributed, **encoding_options(options, device))
+
+
+@dataclass(frozen=True)
+class RetrievalProtocol(Protocol):
+    """Text<->video retrieval on hold-out lectures of the pretraining data (retrieval.py)."""
+
+    kind: ClassVar[str] = "retrieval"
+
+    def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
+        from .retrieval import RetrievalResult, retrieval
+        from .retrieval_data import retrieval_segments
+
+        levels = retrieval_segments(data_root, options.retrieval_split, frames=options.retrieval_frames,
+                                    size=options.crop, narration=options.narration,
+                                    max_segments=options.retrieval_max_segments, seed=options.seed)
+        return RetrievalResult(self.name, retrieval(model, tokenizer, levels, max_length=self.text_length(options),
+                                                    device=device))
+
+
+@dataclass(frozen=True)
+class ProbeProtocol(Protocol):
+    """Linear probe / few-shot on frozen frame features (linear_probe.py)."""
+
+    kind: ClassVar[str] = "probe"
+
+    def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
+        from . import resources
+        from .linear_probe import FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features
+
+        train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
+                         resources.split_videos(self.dataset, "train") + resources.split_videos(self.dataset, "val"))
+        cache = FeatureCache(options.cache_dir, options.model_key) if options.cache_dir else None
+        key = f"{self.dataset}-{options.resize}-{options.crop}"
+        common = dict(cache=cache, dataset_key=key, **encoding_options(options, device))
+        was_training = model.training
+        model.eval()
+        try:
+            train = video_features(model, phase_videos(data_root, self.dataset, train_numbers, options), **common)
+            test = video_features(model, phase_videos(data_root, self.dataset, self.test_videos(options), options),
+                                  **common)
+        finally:
+            model.train(was_training)
+        probe = ProbeOptions(options.probe_lr, options.probe_weight_decay, options.probe_momentum,
+                             options.probe_epochs, options.probe_batch_size, options.seed)
+        return ProbeResult(self.name, linear_probe(train, test, len(resources.phase_names(self.dataset)),
+                                                   percent=self.probe_percent, options=probe))
+
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
+    PhaseProtocol("autolaparo", "autolaparo", 77, notes="zero-shot, videos 15-21, one manual prompt per phase"),
+    TripletProtocol("cholect50", "cholect50", 35, notes="zero-shot i/v/t/iv/it/ivt video-wise mAP, 10 test videos"),
+    ProbeProtocol("cholec80-probe", "cholec80", 0, 100.0, notes="linear probe, train+val 1-48, test 49-80"),
+    ProbeProtocol("cholec80-probe-10", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),
+    ProbeProtocol("autolaparo-probe", "autolaparo", 0, 100.0, notes="linear probe, train+val 1-14, test 15-21"),
+    ProbeProtocol("autolaparo-probe-10", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
+    RetrievalProtocol("retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
 )}
 
 

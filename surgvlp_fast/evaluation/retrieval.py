@@ -8,7 +8,7 @@ segment's correct candidates are all of its texts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -16,6 +16,28 @@ import torch.nn.functional as F
 
 from .features import encode_texts
 from .metrics import retrieval_metrics
+
+
+@dataclass
+class RetrievalResult:
+    """{level: {direction: {"R@1", "R@5", "R@10", "median_rank", "queries"}}} of `retrieval`."""
+
+    name: str
+    metrics: dict
+
+    table_header: ClassVar[tuple[str, ...]] = ("protocol", "R@1", "R@5", "R@10", "median rank", "queries")
+
+    def scalars(self, name: str) -> dict[str, float]:
+        return {f"{name}/{level}_{direction}_{key}": value for level, directions in self.metrics.items()
+                for direction, values in directions.items() for key, value in values.items() if key != "queries"}
+
+    def table_rows(self, name: str) -> list[list]:
+        return [[f"{name} {level} {direction.replace('_to_', '->')}", v["R@1"], v["R@5"], v["R@10"],
+                 v["median_rank"], v["queries"]]
+                for level, directions in self.metrics.items() for direction, v in directions.items()]
+
+    def write_pictures(self, out_dir, name: str) -> dict:
+        return {}
 
 
 @dataclass

@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import torch
-
 from . import reports
 from .linear_probe import ProbeOptions
-from .protocols import Protocol, get_protocol, parse_video_list
+from .protocols import cholect50_videos, get_protocol, parse_video_list, phase_videos  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -28,7 +25,8 @@ class EvalOptions:
     crop: int = 224
     videos: str = ""             # e.g. "49-55": a subset of the test videos ("" = the protocol's)
     train_videos: str = ""       # linear probe: training videos ("" = the protocol's train+val)
-    prompts: str = ""            # a prompt file: one line per class, several prompts split by " | "
+    prompts: str = ""            # a prompt file: phase, one line per class, several prompts split by " | ";
+                                 # CholecT50, the triplet prompts (`id:sentence` lines, 100)
     smooth_window: int = 1       # phase: moving average of frame embeddings over this many frames (1 = off)
     frame_offset: int = -1       # -1 = the dataset's (Cholec80 +1, AutoLaparo 0); 1 = the reference's
     absent_ap: str = "nan"       # CholecT50: a class absent from a video is skipped ("nan") or scores 0 ("zero")
@@ -69,163 +67,44 @@ class EvalOptions:
         return h, w
 
 
-def _amp_dtype(options: EvalOptions):
-    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
-
-
-def _prompts(protocol: Protocol, options: EvalOptions) -> list[list[str]]:
-    from surgvlp_fast.evaluation import resources
-
-    if options.prompts:
-        with open(options.prompts, encoding="utf-8") as f:
-            lines = [line.strip() for line in f if line.strip()]
-    else:
-        lines = resources.class_prompts(protocol.dataset)
-    return [[p.strip() for p in line.split(" | ") if p.strip()] for line in lines]
-
-
-def _test_videos(protocol: Protocol, options: EvalOptions) -> list[int]:
-    from surgvlp_fast.evaluation import resources
-
-    return parse_video_list(options.videos) if options.videos else resources.split_videos(protocol.dataset, "test")
-
-
-def phase_videos(data_root: str, dataset: str, numbers, options: EvalOptions) -> list:
-    """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the evaluation transform."""
-    from surgvlp_fast.evaluation.downstream import phase_video
-    from surgvlp_fast.models.preprocess import eval_transform
-
-    transform = functools.partial(eval_transform, resize=options.resize_hw(), crop=options.crop)
-    offset = None if options.frame_offset < 0 else options.frame_offset
-    return [phase_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
-
-
-def cholect50_videos(data_root: str, numbers, options: EvalOptions) -> list:
-    """CholecT50 videos; frames centre-cropped to a square and resized to `crop` (reference §2.7)."""
-    from surgvlp_fast.evaluation.downstream import cholect50_video
-    from surgvlp_fast.models.preprocess import square_eval_transform
-
-    transform = functools.partial(square_eval_transform, size=options.crop)
-    return [cholect50_video(data_root, n, transform) for n in numbers]
-
-
 def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions = EvalOptions(), device="cpu",
              distributed: bool = False):
-    """Run one protocol; returns the runner's result object (PhaseResult, TripletResult or a probe dict).
+    """Run one protocol; returns its result object (PhaseResult, TripletResult, RetrievalResult or
+    ProbeResult: each has `metrics`, `scalars(name)`, `table_rows(name)` and `table_header`).
     `distributed=True` (zero-shot protocols, every rank calls) shares the videos among the ranks."""
-    from surgvlp_fast.evaluation import resources
-
-    protocol = get_protocol(name)
-    common = dict(batch_size=options.batch_size, device=device, num_workers=options.num_workers,
-                  amp_dtype=_amp_dtype(options))
-    max_length = options.max_length or protocol.max_length
-    if protocol.kind == "phase":
-        from .zero_shot import zero_shot_phase
-
-        videos = phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), options)
-        return zero_shot_phase(model, tokenizer, videos, _prompts(protocol, options), resources.phase_names(protocol.dataset),
-                               name=name, max_length=max_length, smooth_window=options.smooth_window,
-                               distributed=distributed, **common)
-    if protocol.kind == "triplet":
-        from .cholect50 import zero_shot_triplets
-
-        vocabulary = resources.cholect50_vocabulary()
-        texts = {key: [n.replace("_", " ") for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
-        texts["triplet"] = resources.read_triplet_prompts()
-        videos = cholect50_videos(data_root, _test_videos(protocol, options), options)
-        return zero_shot_triplets(model, tokenizer, videos, texts, name=name, max_length=max_length,
-                                  absent=options.absent_ap, distributed=distributed, **common)
-    if protocol.kind == "retrieval":
-        from .retrieval import retrieval
-        from .retrieval_data import retrieval_segments
-
-        levels = retrieval_segments(data_root, options.retrieval_split, frames=options.retrieval_frames,
-                                    size=options.crop, narration=options.narration,
-                                    max_segments=options.retrieval_max_segments, seed=options.seed)
-        return {"name": name, "metrics": retrieval(model, tokenizer, levels, max_length=max_length, device=device)}
-    from .linear_probe import FeatureCache, linear_probe, video_features
-
-    train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
-                     resources.split_videos(protocol.dataset, "train") + resources.split_videos(protocol.dataset, "val"))
-    cache = FeatureCache(options.cache_dir, options.model_key) if options.cache_dir else None
-    key = f"{protocol.dataset}-{options.resize}-{options.crop}"
-    was_training = model.training
-    model.eval()
-    try:
-        train = video_features(model, phase_videos(data_root, protocol.dataset, train_numbers, options),
-                               cache=cache, dataset_key=key, **common)
-        test = video_features(model, phase_videos(data_root, protocol.dataset, _test_videos(protocol, options), options),
-                              cache=cache, dataset_key=key, **common)
-    finally:
-        model.train(was_training)
-    probe = ProbeOptions(options.probe_lr, options.probe_weight_decay, options.probe_momentum, options.probe_epochs,
-                         options.probe_batch_size, options.seed)
-    return {"name": name, "metrics": linear_probe(train, test, len(resources.phase_names(protocol.dataset)),
-                                                  percent=protocol.probe_percent, options=probe)}
+    return get_protocol(name).run(model, tokenizer, data_root, options, device, distributed)
 
 
 def metrics_of(result) -> dict:
-    return result["metrics"] if isinstance(result, dict) else result.metrics
+    return result.metrics
 
 
 def scalars(results: Mapping[str, object]) -> dict[str, float]:
     """Flat `protocol/metric` numbers (for TensorBoard and logs)."""
     out = {}
     for name, result in results.items():
-        metrics = metrics_of(result)
-        kind = get_protocol(name).kind
-        if kind == "triplet":
-            out.update({f"{name}/mAP_{c}": metrics[c]["mAP"] for c in ("i", "v", "t", "iv", "it", "ivt")})
-        elif kind == "retrieval":
-            out.update({f"{name}/{level}_{direction}_{key}": value for level, directions in metrics.items()
-                        for direction, values in directions.items() for key, value in values.items()
-                        if key != "queries"})
-        else:
-            out.update({f"{name}/accuracy": metrics["accuracy"], f"{name}/f1": metrics["f1"]})
+        out.update(result.scalars(name))
     return out
 
 
 def summary_table(results: Mapping[str, object], title: str = "Evaluation") -> str:
-    phase_rows, triplet_rows, retrieval_rows = [], [], []
+    """One table per result header (phase and probe results share theirs), in order of first appearance."""
+    tables: dict[tuple, list] = {}
     for name, result in results.items():
-        metrics = metrics_of(result)
-        kind = get_protocol(name).kind
-        if kind == "triplet":
-            triplet_rows.append([name, *(metrics[c]["mAP"] for c in ("i", "v", "t", "iv", "it", "ivt"))])
-        elif kind == "retrieval":
-            for level, directions in metrics.items():
-                for direction, v in directions.items():
-                    retrieval_rows.append([f"{name} {level} {direction.replace('_to_', '->')}", v["R@1"], v["R@5"],
-                                           v["R@10"], v["median_rank"], v["queries"]])
-        else:
-            phase_rows.append([name, metrics["accuracy"], metrics["f1"], len(metrics["videos"]), metrics["frames"]])
-    parts = []
-    if phase_rows:
-        parts.append(reports.format_table(["protocol", "accuracy %", "F1 %", "videos", "frames"], phase_rows, title))
-    if triplet_rows:
-        parts.append(reports.format_table(["protocol", "mAP i", "v", "t", "iv", "it", "ivt"], triplet_rows,
-                                          None if parts else title))
-    if retrieval_rows:
-        parts.append(reports.format_table(["protocol", "R@1", "R@5", "R@10", "median rank", "queries"],
-                                          retrieval_rows, None if parts else title))
-    return "\n".join(parts)
+        tables.setdefault(tuple(result.table_header), []).extend(result.table_rows(name))
+    return "\n".join(reports.format_table(list(header), rows, None if i else title)
+                     for i, (header, rows) in enumerate(tables.items()))
 
 
 def write_report(results: Mapping[str, object], out_dir: str | os.PathLike, extra: Mapping | None = None) -> dict:
-    """results.json plus, per phase protocol, `<name>_ribbons.png` and `<name>_confusion.png`.
-    Returns {what: path}."""
+    """results.json plus each result's pictures (per phase protocol `<name>_ribbons.png` and
+    `<name>_confusion.png`). Returns {what: path}."""
     out_dir = Path(out_dir)
     written = {}
     for name, result in results.items():
-        if hasattr(result, "per_video") and hasattr(result, "class_names"):
-            written[f"{name} ribbons"] = reports.plot_phase_ribbons(
-                out_dir / f"{name}_ribbons.png", result.per_video, result.class_names,
-                title=f"{result.name}: ground truth vs prediction")
-            written[f"{name} confusion"] = reports.plot_confusion(
-                out_dir / f"{name}_confusion.png", result.metrics["confusion"], result.class_names,
-                title=f"{result.name}: confusion (row-normalised)")
+        written.update(result.write_pictures(out_dir, name))
     payload = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {}),
-               "results": {name: metrics_of(r) for name, r in results.items()}}
+               "results": {name: r.metrics for name, r in results.items()}}
     written["json"] = reports.write_json(out_dir / "results.json", payload)
     return {k: str(v) for k, v in written.items()}
 

@@ -7,24 +7,58 @@ Accuracy and macro-F1 are computed per video and averaged over videos.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 
-from .features import EvalVideo, encode_class_prompts, encode_frames, smooth_features
+from .downstream import DownstreamVideo
+from .features import encode_class_prompts, encode_frames, smooth_features
 from .metrics import phase_metrics
 from .sharding import gather_dicts, rank_and_world, shard
 
 
+class PhaseScores:
+    """Accuracy / F1 of a phase result (zero-shot or linear probe): its scalars and table rows.
+    Subclasses have `name` and `metrics` (phase_metrics)."""
+
+    table_header: ClassVar[tuple[str, ...]] = ("protocol", "accuracy %", "F1 %", "videos", "frames")
+    metrics: dict
+
+    def scalars(self, name: str) -> dict[str, float]:
+        return {f"{name}/accuracy": self.metrics["accuracy"], f"{name}/f1": self.metrics["f1"]}
+
+    def table_rows(self, name: str) -> list[list]:
+        m = self.metrics
+        return [[name, m["accuracy"], m["f1"], len(m["videos"]), m["frames"]]]
+
+    def write_pictures(self, out_dir, name: str) -> dict:
+        return {}
+
+
 @dataclass
-class PhaseResult:
+class PhaseResult(PhaseScores):
     """Metrics (JSON-ready) and, per video, the labels and predictions (for the pictures)."""
 
     name: str
     class_names: list[str]
     metrics: dict
     per_video: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+
+    def write_pictures(self, out_dir, name: str) -> dict:
+        """`<name>_ribbons.png` and `<name>_confusion.png` in `out_dir`: {what: path}."""
+        from . import reports
+
+        out_dir = Path(out_dir)
+        return {
+            f"{name} ribbons": reports.plot_phase_ribbons(out_dir / f"{name}_ribbons.png", self.per_video,
+                                                          self.class_names,
+                                                          title=f"{self.name}: ground truth vs prediction"),
+            f"{name} confusion": reports.plot_confusion(out_dir / f"{name}_confusion.png", self.metrics["confusion"],
+                                                        self.class_names,
+                                                        title=f"{self.name}: confusion (row-normalised)"),
+        }
 
 
 def predict_phases(frame_features: torch.Tensor, class_features: torch.Tensor) -> np.ndarray:
@@ -33,7 +67,7 @@ def predict_phases(frame_features: torch.Tensor, class_features: torch.Tensor) -
     return logits.argmax(1).numpy()
 
 
-def zero_shot_phase(model, tokenizer, videos: Sequence[EvalVideo], prompts: Sequence, class_names: Sequence[str], *,
+def zero_shot_phase(model, tokenizer, videos: Sequence[DownstreamVideo], prompts: Sequence, class_names: Sequence[str], *,
                     smooth_window: int = 1, **kwargs) -> PhaseResult:
     """Evaluate every frame of every video once. With `distributed=True` (every rank calls) each
     rank encodes its share of the videos and every rank receives the full result."""
@@ -41,7 +75,7 @@ def zero_shot_phase(model, tokenizer, videos: Sequence[EvalVideo], prompts: Sequ
                                    **kwargs)[smooth_window]
 
 
-def zero_shot_phase_windows(model, tokenizer, videos: Sequence[EvalVideo], prompts: Sequence,
+def zero_shot_phase_windows(model, tokenizer, videos: Sequence[DownstreamVideo], prompts: Sequence,
                             class_names: Sequence[str], *, windows: Sequence[int] = (1,), name: str = "zero-shot",
                             max_length: int = 77, batch_size: int = 400, device="cpu", num_workers: int = 0,
                             amp_dtype=None, distributed: bool = False) -> dict[int, PhaseResult]:

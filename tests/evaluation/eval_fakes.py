@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
-from surgvlp_fast.evaluation.features import EvalVideo
+from surgvlp_fast.evaluation.downstream import DownstreamVideo
 from surgvlp_fast.evaluation.features import TensorFrames as FrameTensorDataset
 
 NUM_CLASSES = 5
@@ -86,5 +86,5 @@ def make_videos(lengths, seed=0, noise=0.02, misread=0.0):
     for i, n in enumerate(lengths):
         labels = np.sort(rng.integers(0, NUM_CLASSES, n))
         shown = np.where(rng.random(n) < misread, rng.integers(0, NUM_CLASSES, n), labels)
-        videos.append(EvalVideo(f"video{i:02d}", FrameTensorDataset(class_frames(shown, noise=noise, seed=i)), labels))
+        videos.append(DownstreamVideo(f"video{i:02d}", FrameTensorDataset(class_frames(shown, noise=noise, seed=i)), labels))
     return videos

@@ -53,11 +53,11 @@ def test_probe_and_retrieval_on_the_world(world, tiny, tmp_path):
     _, model, tokenizer = tiny
     options = EvalOptions(videos="49-50", train_videos="1", cache_dir=str(tmp_path), probe_epochs=2, **SMALL)
     probe = evaluate("cholec80-probe", model, tokenizer, world, options)
-    assert probe["metrics"]["train_videos"] == ["video01"] and probe["metrics"]["train_frames"] == 26
+    assert probe.metrics["train_videos"] == ["video01"] and probe.metrics["train_frames"] == 26
     assert len(list(tmp_path.rglob("*.pt"))) == 3
     retrieval = evaluate("retrieval", model, tokenizer, world, EvalOptions(crop=64, retrieval_frames=3, max_length=32))
-    assert set(retrieval["metrics"]) == {"clip", "phase", "video"}
-    assert retrieval["metrics"]["video"]["text_to_video"]["queries"] == 1  # one hold-out lecture, one abstract
+    assert set(retrieval.metrics) == {"clip", "phase", "video"}
+    assert retrieval.metrics["video"]["text_to_video"]["queries"] == 1  # one hold-out lecture, one abstract
 
 
 def test_training_hook_returns_flat_numbers_and_restores_mode(world, tiny):

@@ -8,7 +8,8 @@ from sklearn.metrics import f1_score
 from eval_fakes import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
                       make_videos)
 from surgvlp_fast.evaluation.cholect50 import triplet_map_scores, zero_shot_triplets
-from surgvlp_fast.evaluation.features import (EvalVideo, encode_class_prompts, encode_frames, encode_texts,
+from surgvlp_fast.evaluation.downstream import DownstreamVideo
+from surgvlp_fast.evaluation.features import (encode_class_prompts, encode_frames, encode_texts,
                                               smooth_features)
 from surgvlp_fast.evaluation.linear_probe import FeatureCache, ProbeOptions, linear_probe, select_videos, video_features
 from surgvlp_fast.evaluation.retrieval import Segment, retrieval
@@ -23,7 +24,7 @@ def test_zero_shot_phase_is_exact_and_drops_no_frame(tokenizer):
     for i, n in enumerate([23, 41, 7]):
         labels = np.sort(rng.integers(0, NUM_CLASSES, n))
         shown = np.where(rng.random(n) < 0.3, rng.integers(0, NUM_CLASSES, n), labels)  # what the oracle sees
-        videos.append(EvalVideo(f"v{i}", FrameTensorDataset(class_frames(shown, noise=0.02, seed=i)), labels))
+        videos.append(DownstreamVideo(f"v{i}", FrameTensorDataset(class_frames(shown, noise=0.02, seed=i)), labels))
         expected[f"v{i}"] = (labels, shown)
     model = OracleEncoder(tokenizer).train()
     result = zero_shot_phase(model, tokenizer, videos, PROMPTS, NAMES, batch_size=10)
@@ -99,7 +100,7 @@ def test_cholect50_runner_scores_sigmoid_cosine(tokenizer):
     videos = []
     for i, n in enumerate([12, 9]):
         labels = {key: (rng.random((n, c)) < 0.3).astype(int) for key, c in sizes.items()}
-        videos.append(EvalVideo(f"VID{i}", FrameTensorDataset(torch.rand(n, 3, 6, 6)), labels))
+        videos.append(DownstreamVideo(f"VID{i}", FrameTensorDataset(torch.rand(n, 3, 6, 6)), labels))
     result = zero_shot_triplets(model, tokenizer, videos, texts, max_length=12, batch_size=5)
     expected_videos = []
     for video in videos:
