@@ -60,7 +60,7 @@ class ZeroShotTask:
         from surgvlp_fast.evaluation import resources
         from surgvlp_fast.evaluation.downstream import phase_video
         from surgvlp_fast.models.preprocess import eval_transform
-        from surgvlp_fast.evaluation.features import EvalVideo, preload
+        from surgvlp_fast.evaluation.features import preload
 
         numbers = sorted(d["video"] for d in info["downstream"] if d["dataset"] == "cholec80" and d["video"] >= 49)
         size = cfg.data.clip.size
@@ -68,7 +68,7 @@ class ZeroShotTask:
         self.videos = []
         for number in numbers:
             video = phase_video(str(world), "cholec80", number, transform)
-            self.videos.append(preload(EvalVideo(video.video_id, video.frames, video.labels)))
+            self.videos.append(preload(video))
         self.prompts = resources.read_lines(str(world / "prompts" / PROMPT_FILE))
         self.class_names = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", n) for n in resources.phase_names("cholec80")]
         self.max_length = cfg.data.clip.max_length
@@ -112,38 +112,35 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
     from surgvlp_fast.training.trainer import Trainer
 
     deadline = time.perf_counter() + seconds
-    trainer = Trainer(cfg, work_dir, build_training_data(cfg, tokenizer))
-    sched = cfg.schedule
+    with Trainer(cfg, work_dir, build_training_data(cfg, tokenizer)) as trainer:
+        sched = cfg.schedule
 
-    def steps_for(epochs):
-        return total_steps(epochs, trainer.lengths, sched.mode, sched.every, sched.batches, cfg.train.accumulate)
+        def steps_for(epochs):
+            return total_steps(epochs, trainer.lengths, sched.mode, sched.every, sched.batches, cfg.train.accumulate)
 
-    calibration = steps_for(1)
-    warm_up = min(WARM_UP_STEPS, calibration - 1)
-    if max_steps:
-        calibration = min(calibration, max_steps)
-        warm_up = min(warm_up, calibration - 1)
-    cfg.train.max_steps = warm_up
-    if warm_up:
-        trainer.train()
-    t0 = time.perf_counter()
-    cfg.train.max_steps = calibration
-    trainer.train()
-    per_step = (time.perf_counter() - t0) / (calibration - warm_up)
-    left = deadline - time.perf_counter()
+        calibration = steps_for(1)
+        warm_up = min(WARM_UP_STEPS, calibration - 1)
+        if max_steps:
+            calibration = min(calibration, max_steps)
+            warm_up = min(warm_up, calibration - 1)
+        if warm_up:
+            trainer.train(max_steps=warm_up)
+        t0 = time.perf_counter()
+        trainer.train(max_steps=calibration)
+        per_step = (time.perf_counter() - t0) / (calibration - warm_up)
+        left = deadline - time.perf_counter()
 
-    def fits(epochs):
-        steps = steps_for(epochs)
-        return (steps - calibration) * per_step <= left and (not max_steps or steps <= max_steps)
+        def fits(epochs):
+            steps = steps_for(epochs)
+            return (steps - calibration) * per_step <= left and (not max_steps or steps <= max_steps)
 
-    epochs = 1
-    while fits(epochs + 1):
-        epochs += 1
-    cfg.train.epochs, cfg.train.max_steps = epochs, max_steps
-    trainer.total_steps = steps_for(epochs)  # the cosine schedule reads it at every step
-    clock.say(f"calibration: {per_step:.2f} s per step; training {epochs} epochs = {trainer.total_steps} steps "
-              f"(about {(trainer.total_steps - calibration) * per_step:.0f} s of the {left:.0f} s left)")
-    trainer.train()
+        epochs = 1
+        while fits(epochs + 1):
+            epochs += 1
+        trainer.set_schedule(epochs)  # the cosine schedule over the steps that fit; config.yaml rewritten
+        clock.say(f"calibration: {per_step:.2f} s per step; training {epochs} epochs = {trainer.total_steps} steps "
+                  f"(about {(trainer.total_steps - calibration) * per_step:.0f} s of the {left:.0f} s left)")
+        trainer.train(max_steps=max_steps or None)
     return trainer.model.eval()
 
 

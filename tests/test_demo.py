@@ -1,7 +1,9 @@
 """`surgvlp-fast demo` end to end at toy scale: a tiny world, a few training steps, the report."""
 import json
+import re
 
 from surgvlp_fast.cli import main
+from surgvlp_fast.config import load_config
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
@@ -18,6 +20,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert trained["frames"] == demo["untrained"]["frames"] == 25 + 28  # the tiny world's two test videos
     assert 0 <= trained["accuracy"] <= 100 and demo["smoothed_5s"]["smooth_window"] == 5
     assert (out / "run" / "config.yaml").exists()  # trained through the project's trainer
+    epochs = int(re.search(r"training (\d+) epochs", printed).group(1))
+    assert load_config(str(out / "run" / "config.yaml")).train.epochs == epochs  # the config that ran
     metrics = [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics if m["kind"] == "train"][-1] == 3  # the cap
     for picture in ("zero_shot_ribbons.png", "zero_shot_confusion.png"):

@@ -1,7 +1,8 @@
 """The trainer of SurgVLP / HecVL / PeskaVLP: one class whose methods are the steps of the loop.
 
 `Trainer(cfg, work_dir, data)` builds the model, optimizer, schedule and streams; `train()` runs
-the epochs. Every step trains one level (reference.md §5.6): its batch is moved to the device,
+the epochs (re-entrant: `train(max_steps=n)` stops after step n and a later call goes on),
+`set_schedule(epochs)` changes the run's length, `close()` (or a with-block) closes the run log. Every step trains one level (reference.md §5.6): its batch is moved to the device,
 augmented there (`make_views`), embedded in one forward, and scored by the method's objective.
 Checkpoints hold everything needed for an exact resume (model, optimizer, scheduler, GradScaler,
 stream positions, every rank's RNG states).
@@ -10,6 +11,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import replace
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
@@ -58,8 +60,7 @@ class Trainer:
         os.makedirs(work_dir, exist_ok=True)
         self.log = RunLog(work_dir, self.env.is_main, tensorboard=cfg.train.tensorboard,
                           progress_bar=cfg.train.progress_bar)
-        if self.env.is_main:
-            save_config(cfg, os.path.join(work_dir, "config.yaml"))
+        self._save_config()
 
         seed_everything(cfg.seed)                 # same initial weights on every rank
         self.tokenizer = data.tokenizer if data.tokenizer is not None else load_tokenizer(tokenizer_path(cfg))
@@ -80,17 +81,35 @@ class Trainer:
         self.precision = resolve_precision(cfg.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16" and cfg.train.grad_scaler)
         self.optimizer = build_optimizer(cfg, self.model)
-        sched = cfg.schedule
-        self.total_steps = total_steps(cfg.train.epochs, self.lengths, sched.mode, sched.every, sched.batches,
-                                       cfg.train.accumulate, cfg.optim.total_steps)
+        self.total_steps = self._schedule_length()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: cosine_with_warmup(s, cfg.optim.warmup_steps, self.total_steps))
         self.progress = Progress()
         self._stop_signal = None
+        self._call_max_steps = None               # the step limit of the current train() call
         if resume:
             self.resume()
 
     # ------------------------------------------------------------------------------ building
+    def _save_config(self) -> None:
+        """work_dir/config.yaml: the config as it runs (main rank)."""
+        if self.env.is_main:
+            save_config(self.cfg, os.path.join(self.work_dir, "config.yaml"))
+
+    def _schedule_length(self) -> int:
+        cfg, sched = self.cfg, self.cfg.schedule
+        return total_steps(cfg.train.epochs, self.lengths, sched.mode, sched.every, sched.batches,
+                           cfg.train.accumulate, cfg.optim.total_steps)
+
+    def set_schedule(self, epochs: int) -> None:
+        """Run `epochs` epochs in all: the cosine schedule (read at every step) is laid over the new
+        length from the next step on, and config.yaml is rewritten with the config as it now runs.
+        The caller's config object is left as it was (self.cfg becomes an updated copy)."""
+        self.cfg = replace(self.cfg, train=replace(self.cfg.train, epochs=epochs))
+        self.total_steps = self._schedule_length()
+        self._save_config()
+        self.log.line(f"schedule: {epochs} epochs = {self.total_steps} steps")
+
     def _stream(self, level, dataset, batch_size, index) -> LevelStream:
         return LevelStream(level, dataset, batch_size, self.data.collate[level], seed=self.cfg.seed * 31 + index,
                            rank=self.env.rank, world_size=self.env.world_size, num_workers=self.cfg.data.num_workers,
@@ -237,6 +256,11 @@ class Trainer:
             self.log.line(f"train.max_steps={max_steps} reached: writing a checkpoint")
             self.save_checkpoint()
             return True
+        limit = self._call_max_steps
+        if limit is not None and self.progress.step >= limit:
+            self.log.line(f"step limit {limit} of this train() call reached: writing a checkpoint")
+            self.save_checkpoint()
+            return True
         return False
 
     @torch.no_grad()
@@ -283,12 +307,17 @@ class Trainer:
             self.log.record("eval", self.progress.step, metrics, epoch=epoch)
             self.log.line(f"epoch {epoch} evaluation: {metrics}")
 
-    def train(self) -> str:
-        """Train to the end (or to a stop signal / train.max_steps). Returns "finished" or "stopped"."""
+    def train(self, max_steps: int | None = None) -> str:
+        """Train to the end of the configured epochs, a stop signal, train.max_steps or this call's
+        `max_steps` (optimizer steps of the whole run), whichever comes first. Returns "finished" or
+        "stopped". Re-entrant: a later call goes on from where this one stopped. The run log stays
+        open: call `close()` (or use the trainer as a context manager) when done."""
+        limit = f", this call until step {max_steps}" if max_steps is not None else ""
         self.log.line(f"training {self.cfg.method} on {self.env.world_size} process(es), device {self.device}, "
-                      f"{self.precision}, levels {self.lengths} batches per pass, {self.total_steps} steps")
+                      f"{self.precision}, levels {self.lengths} batches per pass, {self.total_steps} steps{limit}")
         self.log.start_bar(self.total_steps, self.progress.step)
         previous = {name: signal.signal(getattr(signal, name), self._on_signal) for name in STOP_SIGNALS}
+        self._call_max_steps = max_steps
         try:
             while self.progress.epoch < self.cfg.train.epochs:
                 if not self.train_epoch(self.progress.epoch):
@@ -303,9 +332,27 @@ class Trainer:
                           f"skipped, {self.progress.skipped_steps} non-finite steps skipped")
             return "finished"
         finally:
+            self._call_max_steps = None
             for name, handler in previous.items():
                 signal.signal(getattr(signal, name), handler)
-            self.log.close()
+            self._end_bar()
+
+    def _end_bar(self) -> None:
+        # RunLog has no public way to end the bar alone; the next call starts a fresh one
+        bar = getattr(self.log, "_bar", None)
+        if bar is not None:
+            bar.close()
+            self.log._bar = None
+
+    def close(self) -> None:
+        """Close the run log (progress bar, TensorBoard writer)."""
+        self.log.close()
+
+    def __enter__(self) -> "Trainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _on_signal(self, signum, frame):
         self._stop_signal = signal.Signals(signum).name

@@ -30,6 +30,7 @@ def records(tmp_path, kind):
 def test_logs_config_and_tensorboard_at_the_real_step(tmp_path, tokenizer_dir, tokenizer):
     trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.tensorboard=true", "optim.warmup_steps=2")
     assert trainer.train() == "finished"
+    trainer.close()                                         # flushes TensorBoard
     run = tmp_path / "run"
     assert load_config(str(run / "config.yaml")) == trainer.cfg
     train = records(tmp_path, "train")
@@ -130,3 +131,55 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, 
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for key in params[0]:
         torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-3, atol=1e-5, msg=key)
+
+
+def test_train_in_pieces_equals_one_call(tmp_path, tokenizer_dir, tokenizer):
+    """train(max_steps=…) stops at that run step; later calls go on: the same steps, losses and
+    parameters as one call. The call's limit is not written into the config."""
+    whole = make_trainer(tmp_path / "whole", tokenizer_dir, tokenizer)
+    assert whole.train() == "finished"
+    whole.close()
+    with make_trainer(tmp_path / "pieces", tokenizer_dir, tokenizer) as pieces:
+        assert pieces.train(max_steps=2) == "stopped" and pieces.progress.step == 2
+        assert pieces.train(max_steps=2) == "stopped" and pieces.progress.step == 2   # nothing more to do
+        assert pieces.train(max_steps=4) == "stopped" and pieces.progress.step == 4
+        assert pieces.train() == "finished" and pieces.progress.step == whole.progress.step == 6
+        assert pieces.cfg.train.max_steps == 0
+    a, b = records(tmp_path / "whole", "train"), records(tmp_path / "pieces", "train")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 7))
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-6)
+    assert [r["lr"] for r in a] == pytest.approx([r["lr"] for r in b], rel=1e-6)
+    pa, pb = whole.model.state_dict(), pieces.model.state_dict()
+    for key in pa:
+        torch.testing.assert_close(pa[key], pb[key], msg=key)
+
+
+def test_train_keeps_the_log_open_and_close_closes_it(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "train.tensorboard=true")
+    assert trainer.train(max_steps=1) == "stopped"
+    assert trainer.log._tb is not None                      # still open: a later call can log
+    assert trainer.train() == "finished"
+    assert trainer.log._tb is not None
+    trainer.close()
+    assert trainer.log._tb is None and trainer.log._bar is None
+    with make_trainer(tmp_path / "with", tokenizer_dir, tokenizer, "train.tensorboard=true") as t:
+        t.train(max_steps=1)
+    assert t.log._tb is None
+
+
+def test_set_schedule_changes_the_length_and_the_saved_config(tmp_path, tokenizer_dir, tokenizer):
+    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "optim.warmup_steps=2")
+    caller_cfg = trainer.cfg
+    assert trainer.total_steps == 6 and caller_cfg.train.epochs == 2
+    assert trainer.train(max_steps=3) == "stopped"
+    trainer.set_schedule(3)
+    assert trainer.total_steps == 9 and trainer.cfg.train.epochs == 3
+    assert caller_cfg.train.epochs == 2                     # the caller's config is left alone
+    saved = load_config(str(tmp_path / "run" / "config.yaml"))
+    assert saved == trainer.cfg and saved.train.epochs == 3
+    assert trainer.train() == "finished"
+    trainer.close()
+    train = records(tmp_path, "train")
+    assert [r["step"] for r in train] == list(range(1, 10))
+    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-12)    # annealed over the new length
+    assert train[3]["lr"] > 0

@@ -171,7 +171,8 @@ def main(argv):
     cfg = load_config(None, tiny_overrides(tok_dir, levels) + overrides)
     tokenizer = load_tokenizer(tok_dir)
     trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure), objective=ToyObjective(), resume=resume)
-    print(trainer.train())
+    with trainer:
+        print(trainer.train())
 
 
 if __name__ == "__main__":
