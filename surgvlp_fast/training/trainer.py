@@ -26,13 +26,12 @@ from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, buil
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.pretrain.build import TrainingData
+from surgvlp_fast.pretrain.levels import LEVELS as LEVEL_TABLE
 from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
 from surgvlp_fast.training.distributed import DistEnv, init_process_group, pick_device, read_env
 from surgvlp_fast.training.logs import RunLog
 from surgvlp_fast.training.schedule import cosine_with_warmup, epoch_plan, total_steps
 
-TEXT_GROUPS = {"clip": ("sents_0", "sents_1"), "keystep": ("sents_summarize", "sents_0"),
-               "video": ("sents_summarize", "sents_0")}
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 
 
@@ -131,7 +130,7 @@ class Trainer:
         video = batch["video"]
         n_aug = self.cfg.data.clip.views - 1 if level == "clip" else 0
         views = self.data.make_views(video, n_aug=n_aug, generator=generator)
-        parent_key, child_key = TEXT_GROUPS[level]
+        parent_key, child_key = LEVEL_TABLE[level].first, LEVEL_TABLE[level].second
         parent, children = batch[parent_key], batch[child_key]
         b, k = children["input_ids"].shape[:2]
         groups = [{name: t.flatten(0, 1) for name, t in group.items()} for group in (parent, children)]
