@@ -6,6 +6,9 @@ is an error that names the closest valid key. `save_config` writes the resolved 
 """
 import dataclasses
 import difflib
+import inspect
+import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -173,6 +176,8 @@ def _convert(value, hint, where: str):
             raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(hint))}")
         return value
     if origin is types.UnionType:
+        if type(value) in typing.get_args(hint):   # Scalar: keep the YAML value's own type ('49' stays '49')
+            return value
         for option in typing.get_args(hint):
             try:
                 return _convert(value, option, where)
@@ -226,6 +231,35 @@ def from_dict(cls, data, where: str = "", base=None):
     return dataclasses.replace(base, **updates)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:   # unhashable key: let SafeLoader report it
+                break
+            if duplicate:
+                raise ConfigError(f"{key_node.start_mark.name}, line {key_node.start_mark.line + 1}: "
+                                  f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str):
+    """Read a YAML file; a duplicate key is a ConfigError naming the file and line."""
+    with open(path) as f:
+        loader = _UniqueKeyLoader(f)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+
+
 def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
@@ -243,6 +277,143 @@ def apply_override(data: dict, override: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {override!r}: {key} is not a section")
     node[keys[-1]] = value
+
+
+def _option_value(value, hint, where: str):
+    """`value` checked against an option's type: ints become floats for float options and
+    strings for str options; a string is never parsed into a number."""
+    if hint is str and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if hint is float and isinstance(value, str):
+        raise ConfigError(f"{where}: expected float, got {value!r}")
+    return _convert(value, hint, where)
+
+
+def _level_parameters(level: str) -> dict:
+    """Keyword parameters a level's dataset accepts from data.<level>.options: name -> type of the default."""
+    from surgvlp_fast.pretrain import datasets
+
+    cls = {"clip": datasets.ClipLevelDataset, "keystep": datasets.KeystepLevelDataset,
+           "video": datasets.VideoLevelDataset, "val": datasets.ClipLevelDataset}[level]
+    params = {}
+    for klass in (cls, *cls.__mro__[1:]):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in params:
+                continue
+            params[p.name] = p.default
+        if klass is datasets.LectureDataset:
+            break
+    set_by_config = {"self", "root", "split", "size", "num_frames", "seed", "video_root", "video_backend"}
+    return {name: type(default) for name, default in params.items()
+            if name not in set_by_config and isinstance(default, (bool, int, float, str))}
+
+
+def _check_level_options(cfg: Config) -> None:
+    for lv in (*LEVELS, "val"):
+        level = getattr(cfg.data, lv)
+        if not level.options:
+            continue
+        params = _level_parameters(lv)
+        checked = {}
+        for key, value in level.options.items():
+            where = f"data.{lv}.options.{key}"
+            if key not in params:
+                raise ConfigError(f"unknown {lv} dataset option {where!r}{_closest(key, params)}")
+            checked[key] = _option_value(value, params[key], where)
+        level.options = checked
+
+
+def _check_objective(cfg: Config) -> None:
+    from surgvlp_fast.losses.objectives import ObjectiveOptions, build_objective
+
+    hints = typing.get_type_hints(ObjectiveOptions)
+    checked = {}
+    for key, value in cfg.objective.items():
+        where = f"objective.{key}"
+        if key not in hints:
+            raise ConfigError(f"unknown key {where!r}{_closest(key, hints)}")
+        hint = hints[key]
+        if hint is tuple:    # dtw_levels: "keystep,video" in a config
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: expected a comma-separated string of levels, got {value!r}")
+            checked[key] = value
+        else:
+            checked[key] = _option_value(value, hint, where)
+    try:
+        build_objective(cfg.method, **checked)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"objective: {e}") from None
+    cfg.objective = checked
+
+
+def _check_eval(cfg: Config) -> None:
+    from surgvlp_fast.evaluation.runner import EvalOptions, get_protocol
+
+    for name in cfg.eval.protocols:
+        try:
+            get_protocol(name)
+        except ValueError as e:
+            raise ConfigError(f"eval.protocols: {e}") from None
+    flat = {}
+    for key, value in cfg.eval.options.items():   # {cholec80: {videos: ...}} (an override) -> cholec80.videos
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    hints = typing.get_type_hints(EvalOptions)
+    checked = {}
+    for key, value in flat.items():
+        protocol, dot, name = key.rpartition(".")
+        where = f"eval.options.{key}"
+        if dot:
+            try:
+                get_protocol(protocol)
+            except ValueError as e:
+                raise ConfigError(f"{where}: {e}") from None
+        if name not in hints:
+            raise ConfigError(f"unknown key {where!r}{_closest(name, hints)}")
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a scalar, got {value!r}")
+        checked[key] = _option_value(value, hints[name], where)
+    try:
+        for protocol in cfg.eval.protocols:
+            EvalOptions.from_mapping(checked, protocol).resize_hw()
+        EvalOptions.from_mapping(checked)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"eval.options: {e}") from None
+    cfg.eval.options = checked
+
+
+def world_size() -> int:
+    """Processes of the run as far as the launcher tells (torchrun WORLD_SIZE, SLURM_NTASKS), else 1."""
+    for name in ("WORLD_SIZE", "SLURM_NTASKS"):
+        try:
+            return max(1, int(os.environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def _check_learnable(cfg: Config) -> None:
+    processes = world_size()
+    for lv in cfg.levels():   # every level's objective is contrastive (InfoNCE over the global batch)
+        if getattr(cfg.data, lv).batch_size * processes == 1:
+            raise ConfigError(f"data.{lv}.batch_size 1 on 1 process: the {lv} level's contrastive terms are "
+                              f"always 0 (a batch of one has no negative); raise data.{lv}.batch_size")
+    text = cfg.model.text
+    config_json = os.path.join(text.path, "config.json") if text.path else ""
+    if config_json and os.path.isfile(config_json) and not text.projection:
+        try:
+            with open(config_json) as f:
+                hidden = json.load(f).get("hidden_size")
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"model.text.path: cannot read {config_json}: {e}") from None
+        if hidden is not None and hidden != cfg.model.embed_dim:
+            raise ConfigError(f"model.embed_dim {cfg.model.embed_dim} != hidden_size {hidden} of model.text.path "
+                              f"({config_json}): set model.embed_dim: {hidden} or model.text.projection: true")
 
 
 def validate(cfg: Config) -> Config:
@@ -276,6 +447,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"model.text.last_n_layers={text.last_n_layers} but model.text.num_layers={text.num_layers}")
     if not (text.path or text.tokenizer or cfg.data.tokenizer):
         raise ConfigError("model.text.path or model.text.tokenizer must name a local folder")
+    _check_learnable(cfg)
+    _check_level_options(cfg)
+    _check_objective(cfg)
+    _check_eval(cfg)
     return cfg
 
 
@@ -283,12 +458,23 @@ def load_config(path: str | None, overrides=()) -> Config:
     """Read a YAML config (or the defaults when `path` is None), apply overrides, validate."""
     data = {}
     if path is not None:
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        try:
+            data = load_yaml(path) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
     for override in overrides:
         apply_override(data, override)
+    options = (data.get("eval") or {}).get("options") if isinstance(data.get("eval"), dict) else None
+    if isinstance(options, dict):   # eval.options.cholec80.videos=49-55 nests: flatten to "cholec80.videos"
+        flat = {}
+        for key, value in options.items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        data["eval"]["options"] = flat
     try:
         return validate(from_dict(Config, data))
     except ConfigError as e:

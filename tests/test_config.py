@@ -57,10 +57,10 @@ def test_file_errors_name_the_file(tmp_path):
 def test_overrides_types_and_merging():
     cfg = load_config(os.path.join(CONFIGS, "peskavlp.yaml"),
                       ["optim.lr=1e-4", "optim.name=adamw", "schedule.mode=batch", "schedule.batches.video=7",
-                       "data.clip.options.fps=3", "objective.dtw_beta=0.1", "train.precision=bf16"])
+                       "data.clip.options.fps=3", "objective.dtw_margin=0.1", "train.precision=bf16"])
     assert cfg.optim.lr == 1e-4 and isinstance(cfg.optim.lr, float) and cfg.optim.name == "adamw"
     assert cfg.schedule.batches == {"clip": 25, "keystep": 15, "video": 7}
-    assert cfg.data.clip.options == {"fps": 3} and cfg.objective == {"dtw_beta": 0.1}
+    assert cfg.data.clip.options == {"fps": 3.0} and cfg.objective == {"dtw_margin": 0.1}
     assert cfg.data.keystep.num_frames == 16 and cfg.data.video.num_frames == 64
 
 
@@ -75,3 +75,61 @@ def test_frozen_config_round_trips(tmp_path):
     save_config(cfg, tmp_path / "config.yaml")
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["optim"]["lr"] == 3e-5
     assert load_config(str(tmp_path / "config.yaml")) == cfg
+
+
+def test_duplicate_key_names_file_and_line(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("method: surgvlp\ntrain:\n  epochs: 2\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml, line 4: duplicate key 'epochs'"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("objective.dtw_beta=0.1", "unknown key 'objective.dtw_beta' (did you mean 'dtw_"),
+    ("objective.dtw_normalize=rows", "objective: option dtw_normalize='rows' is not one of"),
+    ("objective.temperature=hot", "objective.temperature: expected float, got 'hot'"),
+    ("data.clip.options.fsp=3", "data.clip.options.fsp' (did you mean 'fps'?)"),
+    ("data.clip.options.random_flip=3", "data.clip.options.random_flip: expected bool, got 3"),
+    ("data.clip.options.size=3", "did you mean"),          # set by data.clip.size itself
+    ("eval.protocols=[cholec8]", "eval.protocols: unknown protocol 'cholec8'"),
+    ("eval.options.vidoes=49", "unknown key 'eval.options.vidoes' (did you mean 'videos'?)"),
+    ("eval.options.cholec8.videos=49", "eval.options.cholec8.videos: unknown protocol 'cholec8'"),
+    ("eval.options.crop=big", "eval.options.crop: expected int, got 'big'"),
+])
+def test_options_are_checked_at_load(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [*TOKENIZER, override])
+    assert message in str(err.value)
+
+
+def test_option_values_keep_their_type():
+    cfg = load_config(None, [*TOKENIZER, "eval.protocols=[cholec80]", "eval.options.videos='49'",
+                             "eval.options.cholec80.videos=49-55", "data.keystep.options.keystep_text=text",
+                             "data.clip.options.center_crop=true"])
+    assert cfg.eval.options == {"videos": "49", "cholec80.videos": "49-55"}
+    assert cfg.data.clip.options == {"center_crop": True}
+    from surgvlp_fast.evaluation.runner import EvalOptions
+    assert EvalOptions.from_mapping(cfg.eval.options, "cholec80").videos == "49-55"
+    assert EvalOptions.from_mapping(cfg.eval.options, "autolaparo").videos == "49"
+
+
+def test_batch_of_one_cannot_learn(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    with pytest.raises(ConfigError, match="clip level's contrastive terms are always 0.*raise data.clip.batch_size"):
+        load_config(None, [*TOKENIZER, "data.clip.batch_size=1"])
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert load_config(None, [*TOKENIZER, "data.clip.batch_size=1"]).data.clip.batch_size == 1
+
+
+def test_embed_dim_must_match_the_text_model(tmp_path):
+    (tmp_path / "config.json").write_text('{"hidden_size": 256}')
+    with pytest.raises(ConfigError, match="model.embed_dim 768 != hidden_size 256 of model.text.path"):
+        load_config(None, [f"model.text.path={tmp_path}"])
+    assert load_config(None, [f"model.text.path={tmp_path}", "model.embed_dim=256"]).model.embed_dim == 256
+    assert load_config(None, [f"model.text.path={tmp_path}", "model.text.projection=true"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in os.listdir(CONFIGS) if n.endswith(".yaml")))
+def test_shipped_configs_load(name):
+    assert load_config(os.path.join(CONFIGS, name), TOKENIZER)

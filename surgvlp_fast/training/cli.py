@@ -1,4 +1,7 @@
-"""`surgvlp-fast train CONFIG --work-dir DIR [--resume] [key.sub=value ...]`.
+"""`surgvlp-fast train CONFIG --work-dir DIR [--resume] [--check] [key.sub=value ...]`.
+
+`--check` loads and validates the config (with the overrides), prints the resolved config as YAML
+and exits: 0 when it is valid, 1 (one line on stderr) when not. It builds no model and reads no data.
 
 One code path for a CPU, one GPU, torchrun and SLURM srun: the process's place in the run comes
 from the environment (training/distributed.py).
@@ -15,6 +18,8 @@ def add_arguments(parser):
     parser.add_argument("--work-dir", required=True, help="folder for config.yaml, checkpoints/, log.txt, "
                                                           "metrics.jsonl and tensorboard/")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --work-dir")
+    parser.add_argument("--check", action="store_true", help="validate the config, print it resolved as YAML "
+                                                             "and exit (0 valid, 1 not); nothing is built or read")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="config overrides, e.g. optim.lr=1e-4 train.epochs=10")
     parse = parser.parse_known_args
@@ -38,22 +43,30 @@ def options_first(args):
 
 
 def run(args) -> int:
-    from surgvlp_fast.config import ConfigError, load_config, tokenizer_path
-    from surgvlp_fast.models import load_tokenizer
-    from surgvlp_fast.pretrain.build import build_training_data
-    from surgvlp_fast.training.distributed import shutdown
-    from surgvlp_fast.training.trainer import Trainer
+    from surgvlp_fast.config import ConfigError, load_config, to_dict, tokenizer_path
 
     try:
         cfg = load_config(args.config, args.overrides)
     except (ConfigError, OSError) as e:
         print(f"surgvlp-fast train: {e}", file=sys.stderr)
-        return 2
+        return 1 if args.check else 2
+    if args.check:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        return 0
+
+    from surgvlp_fast.models import load_tokenizer
+    from surgvlp_fast.pretrain.build import build_training_data
+    from surgvlp_fast.training.distributed import shutdown
+    from surgvlp_fast.training.trainer import Trainer
+
     tokenizer = load_tokenizer(tokenizer_path(cfg))
     trainer = Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume)
     try:
         status = trainer.train()
     finally:
+        trainer.close()
         shutdown()
     if status == "finished" and trainer.env.is_main:
         open(os.path.join(args.work_dir, "DONE"), "w").close()

@@ -82,3 +82,27 @@ def test_config_error_exit_code(tmp_path, capsys):
     code = cli.main(["train", os.path.join(ROOT, "configs", "hecvl.yaml"), "--work-dir", str(tmp_path), "optim.lrr=1"])
     assert code == 2
     assert "unknown key 'optim.lrr' (did you mean 'lr'?)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["surgvlp", "hecvl", "peskavlp", "demo"])
+def test_check_prints_the_resolved_config(tmp_path, capsys, name):
+    import yaml
+
+    code = cli.main(["train", os.path.join(ROOT, "configs", f"{name}.yaml"), "--work-dir", str(tmp_path), "--check",
+                     "model.text.tokenizer=/tmp/x", "optim.lr=1e-4"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    resolved = yaml.safe_load(out.out)
+    assert resolved["optim"]["lr"] == 1e-4 and resolved["model"]["text"]["tokenizer"] == "/tmp/x"
+    assert not os.listdir(tmp_path)
+
+
+def test_check_reports_a_typo_in_one_line(tmp_path, capsys):
+    code = cli.main(["train", os.path.join(ROOT, "configs", "hecvl.yaml"), "--check", "--work-dir", str(tmp_path),
+                     "objective.dtw_margn=0.1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "did you mean 'dtw_margin'?" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    code = cli.main(["train", str(tmp_path / "missing.yaml"), "--work-dir", str(tmp_path), "--check"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("surgvlp-fast train: ") and "Traceback" not in err
