@@ -10,9 +10,6 @@ import os
 import sys
 
 
-OPTIONS_WITH_VALUE = ("--work-dir",)
-
-
 def add_arguments(parser):
     parser.add_argument("config", help="YAML config (configs/surgvlp.yaml, hecvl.yaml, peskavlp.yaml, ...)")
     parser.add_argument("--work-dir", required=True, help="folder for config.yaml, checkpoints/, log.txt, "
@@ -22,24 +19,6 @@ def add_arguments(parser):
                                                              "and exit (0 valid, 1 not); nothing is built or read")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
                         help="config overrides, e.g. optim.lr=1e-4 train.epochs=10")
-    parse = parser.parse_known_args
-    # argparse cannot take positionals on both sides of an option: read the options first
-    parser.parse_known_args = lambda args=None, namespace=None: parse(options_first(args), namespace)
-
-
-def options_first(args):
-    """Move `--option [value]` arguments before the positionals (CONFIG and the overrides)."""
-    options, positionals, i = [], [], 0
-    args = list(args or [])
-    while i < len(args):
-        if args[i].startswith("-"):
-            takes_value = args[i] in OPTIONS_WITH_VALUE
-            options += args[i:i + 1 + takes_value]
-            i += 1 + takes_value
-        else:
-            positionals.append(args[i])
-            i += 1
-    return options + positionals
 
 
 def run(args) -> int:
