@@ -31,7 +31,7 @@ def user_errors() -> tuple:
     from surgvlp_fast.errors import DataFormatError
     from surgvlp_fast.video.errors import VideoError
 
-    return ConfigError, DataFormatError, VideoError, FileNotFoundError, NotADirectoryError, PermissionError
+    return ConfigError, DataFormatError, VideoError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError
 
 
 def overview_parser() -> argparse.ArgumentParser:

@@ -22,13 +22,9 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from surgvlp_fast.config import ConfigError, load_config, to_dict, tokenizer_path
+    from surgvlp_fast.config import load_config, to_dict, tokenizer_path
 
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except (ConfigError, OSError) as e:
-        print(f"surgvlp-fast train: {e}", file=sys.stderr)
-        return 1 if args.check else 2
+    cfg = load_config(args.config, args.overrides)   # a ConfigError is reported by surgvlp_fast.cli (exit 1)
     if args.check:
         import yaml
 
