@@ -118,19 +118,26 @@ def test_autocast_steps_on_cpu(tmp_path, tokenizer_dir, tokenizer, precision):
 
 def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, tokenizer):
     """2 micro-batches of 2 = 1 batch of 4 (per-sample objective, original views only): the same
-    losses step by step and the same parameters (Adam may amplify float rounding a little)."""
-    params, losses = [], []
+    gradient at the first step (same parameters) and the same losses step by step. Parameters after
+    several Adam steps are not compared: Adam turns rounding noise in near-zero gradients into lr-sized
+    updates."""
+    grads, losses = [], []
     for name, overrides in (("big", ["data.clip.batch_size=4"]), ("accumulated", ["data.clip.batch_size=2",
                                                                                   "train.accumulate=2"])):
         trainer = make_trainer(tmp_path / name, tokenizer_dir, tokenizer, "data.clip.views=1", *overrides,
                                sizes={"clip": 8})
         assert trainer.total_steps == 4
+        seen, model = [], trainer.model
+        trainer.optimizer.register_step_pre_hook(lambda *_: seen.append(
+            {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
         trainer.train()
-        params.append(trainer.model.state_dict())
+        assert len(seen) == 4
+        grads.append(seen[0])
         losses.append([r["loss"] for r in records(tmp_path / name, "train")])
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    for key in params[0]:
-        torch.testing.assert_close(params[0][key], params[1][key], rtol=1e-3, atol=1e-5, msg=key)
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for key in grads[0]:
+        torch.testing.assert_close(grads[1][key], grads[0][key], rtol=1e-4, atol=1e-7, msg=key)
 
 
 def test_train_in_pieces_equals_one_call(tmp_path, tokenizer_dir, tokenizer):
