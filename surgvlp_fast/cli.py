@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "extract-frames": ("surgvlp_fast.tools.extract_frames", "extract 1 fps frames with the CAMMA naming"),
     "make-splits": ("surgvlp_fast.tools.make_splits", "write split CSVs for a data folder"),
     "prepare-videos": ("surgvlp_fast.tools.prepare_videos", "re-encode lectures into the training cache"),
+    "narrations": ("surgvlp_fast.tools.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
 }
 
 
