@@ -63,8 +63,14 @@ class LevelDataConfig:
     num_frames: int = 4
     size: int = 336
     max_length: int = 77
-    views: int = 3                     # clip level: 3 = original + 2 augmented (released), 1 = original only (paper SurgVLP)
     options: dict[str, Scalar] = field(default_factory=dict)   # passed to the level dataset as keyword arguments
+
+
+@dataclass
+class ClipDataConfig(LevelDataConfig):
+    views: int = 3                     # 3 = original + 2 augmented (released), 1 = original only (paper SurgVLP)
+    augment: dict[str, Scalar | list[float]] = field(default_factory=dict)  # pretrain.augment.ClipAugmentation
+    #                                    keyword arguments, e.g. {consistent: true, p_flip: 0.0, scale: [0.2, 1.0]}
 
 
 @dataclass
@@ -72,12 +78,10 @@ class DataConfig:
     root: str = "data"
     video_root: str = ""               # "" = root/videos; or the training cache (video.prepare)
     video_backend: str = "auto"        # surgvlp_fast.video.open_video backend
-    tokenizer: str = ""                # "" = model.text.tokenizer or model.text.path
     num_workers: int = 2
-    clip: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(split="splits/train_narration.csv"))
-    keystep: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(
-        num_frames=16, max_length=200, views=1))
-    video: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(num_frames=64, max_length=200, views=1))
+    clip: ClipDataConfig = field(default_factory=lambda: ClipDataConfig(split="splits/train_narration.csv"))
+    keystep: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(num_frames=16, max_length=200))
+    video: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(num_frames=64, max_length=200))
     val: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(split="splits/val.csv", batch_size=40))
     corrupt_retries: int = 10          # a corrupt sample is replaced by another one, at most this many times
 
@@ -133,6 +137,7 @@ class EvalConfig:
     protocols: list[str] = field(default_factory=list)
     data_root: str = ""                # "" = data.root
     options: dict[str, Scalar] = field(default_factory=dict)
+    on_error: Literal["continue", "stop"] = "continue"   # a failing protocol is logged and counted; stop: re-raised
 
 
 @dataclass
@@ -326,6 +331,25 @@ def _check_level_options(cfg: Config) -> None:
         level.options = checked
 
 
+def _check_augment(cfg: Config) -> None:
+    from surgvlp_fast.pretrain.augment import ClipAugmentation
+
+    params = {p.name: p.default for p in inspect.signature(ClipAugmentation).parameters.values() if p.name != "size"}
+    checked = {}
+    for key, value in cfg.data.clip.augment.items():
+        where = f"data.clip.augment.{key}"
+        if key not in params:
+            raise ConfigError(f"unknown augmentation option {where!r}{_closest(key, params)}")
+        default = params[key]
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or len(value) != len(default):
+                raise ConfigError(f"{where}: expected a list of {len(default)} numbers, got {value!r}")
+            checked[key] = [_convert(v, float, f"{where}[{i}]") for i, v in enumerate(value)]
+        else:
+            checked[key] = _option_value(value, type(default), where)
+    cfg.data.clip.augment = checked
+
+
 def _check_objective(cfg: Config) -> None:
     from surgvlp_fast.losses.objectives import ObjectiveOptions, build_objective
 
@@ -373,6 +397,9 @@ def _check_eval(cfg: Config) -> None:
                 get_protocol(protocol)
             except ValueError as e:
                 raise ConfigError(f"{where}: {e}") from None
+            if protocol not in cfg.eval.protocols:
+                raise ConfigError(f"{where}: protocol {protocol} is not evaluated (eval.protocols: "
+                                  f"{cfg.eval.protocols}); add it there or drop the option")
         if name not in hints:
             raise ConfigError(f"unknown key {where!r}{_closest(name, hints)}")
         if isinstance(value, (dict, list)):
@@ -445,10 +472,11 @@ def validate(cfg: Config) -> Config:
                           "set model.text.projection: true or make them equal")
     if not text.path and not 1 <= text.last_n_layers <= text.num_layers + 1:
         raise ConfigError(f"model.text.last_n_layers={text.last_n_layers} but model.text.num_layers={text.num_layers}")
-    if not (text.path or text.tokenizer or cfg.data.tokenizer):
+    if not (text.path or text.tokenizer):
         raise ConfigError("model.text.path or model.text.tokenizer must name a local folder")
     _check_learnable(cfg)
     _check_level_options(cfg)
+    _check_augment(cfg)
     _check_objective(cfg)
     _check_eval(cfg)
     return cfg
@@ -487,4 +515,4 @@ def save_config(cfg: Config, path: str) -> None:
 
 
 def tokenizer_path(cfg: Config) -> str:
-    return cfg.data.tokenizer or cfg.model.text.tokenizer or cfg.model.text.path
+    return cfg.model.text.tokenizer or cfg.model.text.path

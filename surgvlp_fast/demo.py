@@ -144,6 +144,16 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
     return trainer.model.eval()
 
 
+def check_arguments(args) -> None:
+    from surgvlp_fast.config import ConfigError
+    from surgvlp_fast.synthetic.world import PRESETS
+
+    if args.preset not in PRESETS:
+        raise ConfigError(f"--preset {args.preset!r}: choose one of {', '.join(PRESETS)}")
+    if args.budget_minutes <= 0 or args.max_steps < 0 or args.threads < 0 or (args.workers or 1) < 1:
+        raise ConfigError("--budget-minutes must be > 0, --workers ≥ 1, --max-steps and --threads ≥ 0")
+
+
 def run(args) -> int:
     import torch
 
@@ -152,16 +162,17 @@ def run(args) -> int:
     from surgvlp_fast.evaluation.reports import format_table
     from surgvlp_fast.models import build_model, load_tokenizer
 
+    check_arguments(args)
     clock = Clock(60.0 * args.budget_minutes)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out).resolve()
     world = out / "world"
     clock.say(f"budget {args.budget_minutes:g} min on {torch.get_num_threads()} CPU threads; output in {out}")
-    info = make_or_reuse_world(world, args, clock)
-
+    # the config and the overrides are checked before the world is generated (minutes)
     cfg = load_config(args.config, [f"data.root={world}", f"model.text.tokenizer={world / 'tokenizer'}",
                                     f"seed={args.seed}", *args.overrides])
+    info = make_or_reuse_world(world, args, clock)
     tokenizer = load_tokenizer(str(world / "tokenizer"))
     task = ZeroShotTask(world, info, cfg)
     torch.manual_seed(cfg.seed)

@@ -95,6 +95,11 @@ def test_duplicate_key_names_file_and_line(tmp_path):
     ("eval.options.vidoes=49", "unknown key 'eval.options.vidoes' (did you mean 'videos'?)"),
     ("eval.options.cholec8.videos=49", "eval.options.cholec8.videos: unknown protocol 'cholec8'"),
     ("eval.options.crop=big", "eval.options.crop: expected int, got 'big'"),
+    ("data.clip.augment.consistant=true", "data.clip.augment.consistant' (did you mean 'consistent'?)"),
+    ("data.clip.augment.consistent=3", "data.clip.augment.consistent: expected bool, got 3"),
+    ("data.clip.augment.scale=[0.5]", "data.clip.augment.scale: expected a list of 2 numbers"),
+    ("data.keystep.views=1", "unknown key 'data.keystep.views'"),    # views belong to the clip level alone
+    ("data.tokenizer=tok", "unknown key 'data.tokenizer'"),         # the tokenizer is model.text.tokenizer
 ])
 def test_options_are_checked_at_load(override, message):
     with pytest.raises(ConfigError) as err:
@@ -111,6 +116,19 @@ def test_option_values_keep_their_type():
     from surgvlp_fast.evaluation.runner import EvalOptions
     assert EvalOptions.from_mapping(cfg.eval.options, "cholec80").videos == "49-55"
     assert EvalOptions.from_mapping(cfg.eval.options, "autolaparo").videos == "49"
+
+
+def test_augmentation_options_reach_the_training_views(tiny_world):
+    root = tiny_world[0]
+    from surgvlp_fast.pretrain.build import build_training_data
+
+    cfg = load_config(os.path.join(CONFIGS, "demo.yaml"),
+                      [f"data.root={root}", f"model.text.tokenizer={root}/tokenizer",
+                       "data.clip.augment.consistent=true", "data.clip.augment.scale=[0.5, 1]",
+                       "data.clip.augment.p_flip=1"])   # an int where a float is declared
+    assert cfg.data.clip.augment == {"consistent": True, "scale": [0.5, 1.0], "p_flip": 1.0}
+    augmentation = build_training_data(cfg, tokenizer=None).make_views.keywords["augmentation"]
+    assert augmentation.consistent is True and list(augmentation.scale) == [0.5, 1.0] and augmentation.p_flip == 1.0
 
 
 def test_batch_of_one_cannot_learn(monkeypatch):

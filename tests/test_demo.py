@@ -26,3 +26,15 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert [m["step"] for m in metrics if m["kind"] == "train"][-1] == 3  # the cap
     for picture in ("zero_shot_ribbons.png", "zero_shot_confusion.png"):
         assert (out / picture).stat().st_size > 10_000
+
+
+def test_demo_checks_its_options_before_generating_the_world(tmp_path, capsys):
+    out = tmp_path / "demo"
+    for argv, message in [(["objective.dtw_beta=0.1"], "unknown key 'objective.dtw_beta'"),
+                          (["data.clip.augment.consistant=true"], "did you mean 'consistent'"),
+                          (["--preset", "huge"], "--preset 'huge'"),
+                          (["--budget-minutes", "0"], "--budget-minutes must be > 0")]:
+        assert main(["demo", "--out", str(out), *argv]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (out / "world").exists()

@@ -40,11 +40,14 @@ class FeatureCache:
         return features
 
 
-def file_fingerprint(path: str | os.PathLike, *extra) -> str:
-    """A short key naming a checkpoint file (path, size, modification time) plus any settings."""
-    stat = os.stat(path)
-    text = "|".join(map(str, (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, *extra)))
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A short key naming the model's weights (every parameter and buffer): the cache's default model key,
+    so features of other weights are never returned."""
+    digest = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def video_features(model, videos: Sequence[DownstreamVideo], *, cache: FeatureCache | None = None, dataset_key: str = "",

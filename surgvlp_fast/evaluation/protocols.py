@@ -151,11 +151,13 @@ class ProbeProtocol(Protocol):
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
         from . import resources
-        from .linear_probe import FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features
+        from .linear_probe import (FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features,
+                                   weights_fingerprint)
 
         train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
                          resources.split_videos(self.dataset, "train") + resources.split_videos(self.dataset, "val"))
-        cache = FeatureCache(options.cache_dir, options.model_key) if options.cache_dir else None
+        cache = (FeatureCache(options.cache_dir, options.model_key or weights_fingerprint(model))
+                 if options.cache_dir else None)
         key = f"{self.dataset}-{options.resize}-{options.crop}"
         common = dict(cache=cache, dataset_key=key, **encoding_options(options, device))
         was_training = model.training

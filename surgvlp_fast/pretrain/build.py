@@ -1,4 +1,5 @@
 """What the trainer gets from the pretraining pipeline: level datasets, collates and augmentation from a config."""
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -24,7 +25,7 @@ def build_training_data(cfg: Config, tokenizer) -> TrainingData:
     from surgvlp_fast.pretrain.collate import TextCollator
     from surgvlp_fast.errors import CorruptVideoError
     from surgvlp_fast.pretrain.datasets import dataset_for_level, worker_init
-    from surgvlp_fast.pretrain.augment import make_views
+    from surgvlp_fast.pretrain.augment import ClipAugmentation, make_views
 
     d = cfg.data
     common = {"seed": cfg.seed, "video_backend": d.video_backend}
@@ -39,5 +40,6 @@ def build_training_data(cfg: Config, tokenizer) -> TrainingData:
     train = {lv: dataset(lv, getattr(d, lv)) for lv in cfg.levels()}
     val = dataset("clip", d.val) if d.val.split and cfg.validation.every_epochs else None
     collate = {lv: TextCollator(tokenizer, getattr(d, lv).max_length) for lv in (*cfg.levels(), "val")}
-    return TrainingData(train=train, collate=collate, make_views=make_views, val=val,
+    views = functools.partial(make_views, augmentation=ClipAugmentation(**d.clip.augment))
+    return TrainingData(train=train, collate=collate, make_views=views, val=val,
                         corrupt_errors=(CorruptVideoError,), tokenizer=tokenizer, worker_init=worker_init)

@@ -52,10 +52,14 @@ class RunLog:
             self._bar.set_postfix_str(f"{level} loss {loss:.4f} {samples_per_s:.1f} samples/s", refresh=False)
             self._bar.update(1)
 
-    def close(self) -> None:
+    def end_bar(self) -> None:
+        """End the progress bar; the next `start_bar` starts a fresh one."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def close(self) -> None:
+        self.end_bar()
         if self._tb is not None:
             self._tb.flush()
             self._tb.close()
