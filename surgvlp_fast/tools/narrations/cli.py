@@ -44,6 +44,7 @@ def add_arguments(parser):
     tr.add_argument("--model", metavar="DIR", help="whisper: a transformers Whisper folder; faster-whisper: a CTranslate2 folder")
     tr.add_argument("--batch-size", type=int, help="whisper: 30 s windows decoded together (default 8)")
     tr.add_argument("--device", help="whisper engines: cpu, cuda, cuda:1 (default: cuda when available)")
+    tr.add_argument("--max-new-tokens", type=int, help="whisper: most tokens decoded per 30 s window (default 440)")
     tr.add_argument("--language", help="whisper engines: language code, e.g. en (default: detected)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--debug", **debug)
@@ -61,7 +62,7 @@ def run(args) -> int:
         return 0
     from .transcribe import make_engine, transcribe_folder
 
-    engine = make_engine(args.engine, args.model, args.batch_size, args.device, args.language)
+    engine = make_engine(args.engine, args.model, args.batch_size, args.device, args.language, args.max_new_tokens)
     done = transcribe_folder(args.video_dir, args.out_dir, engine, progress=not args.no_progress)
     print(f"{len(done['written'])} transcribed, {len(done['skipped'])} already there, in {args.out_dir}")
     return 0

@@ -89,7 +89,13 @@ class WhisperEngine:
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         self.model = WhisperForConditionalGeneration.from_pretrained(model_dir, local_files_only=True,
                                                                      dtype=dtype).to(self.device).eval()
-        self.batch_size, self.language, self.max_new_tokens = batch_size, language, max_new_tokens
+        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        # English-only models (*.en) take no task or language; multilingual ones transcribe (not translate)
+        self.multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
+        if language and not self.multilingual:
+            raise EngineError(f"{model_dir} is an English-only Whisper model: --language does not apply")
+        self.generate_options = {"task": "transcribe", **({"language": language} if language else {})} \
+            if self.multilingual else {}
         tokenizer = self.processor.tokenizer
         self.timestamp_begin = tokenizer.convert_tokens_to_ids("<|0.00|>")
         self.special_ids = set(tokenizer.all_special_ids)
@@ -104,24 +110,30 @@ class WhisperEngine:
         for b in range(0, len(starts), self.batch_size):
             batch_starts = starts[b:b + self.batch_size]
             audio = [samples[s:s + window] for s in batch_starts]
-            features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-            features = features.to(self.device, self.model.dtype)
-            kwargs = {"language": self.language} if self.language else {}
+            inputs = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                                      return_attention_mask=True)
             with torch.inference_mode():
-                tokens = self.model.generate(features, return_timestamps=True, task="transcribe",
-                                             max_new_tokens=self.max_new_tokens, **kwargs)
+                tokens = self.model.generate(inputs.input_features.to(self.device, self.model.dtype),
+                                             attention_mask=inputs.attention_mask.to(self.device),
+                                             return_timestamps=True, max_new_tokens=self.max_new_tokens,
+                                             **self.generate_options)
             for offset, chunk, ids in zip(batch_starts, audio, tokens.tolist()):
                 sentences += self.segments(ids, offset / SAMPLE_RATE, len(chunk) / SAMPLE_RATE)
         return sentences
 
     def segments(self, ids: list[int], offset_s: float, window_s: float) -> list[Sentence]:
         """Rows of one window's tokens: text between a start and an end timestamp token; text with no
-        closing stamp ends at the window's end; a window without stamps is one row."""
+        closing stamp ends at the window's end; a window without stamps is one row. A stamp earlier
+        than the last one ends the window (decoding that starts over is a repetition loop)."""
         decode = self.processor.tokenizer.decode
-        rows, text_ids, start = [], [], None
+        rows, text_ids, start, last = [], [], None, 0.0
         for token in ids:
             if token >= self.timestamp_begin:
                 t = min((token - self.timestamp_begin) * self.time_precision, window_s)
+                if t < last:
+                    text_ids = []
+                    break
+                last = t
                 if text_ids:
                     rows.append((0.0 if start is None else start, t, text_ids))
                     text_ids, start = [], None
@@ -158,21 +170,23 @@ class FasterWhisperEngine:
 
 
 def make_engine(engine: str, model: str | None = None, batch_size: int | None = None, device: str | None = None,
-                language: str | None = None):
+                language: str | None = None, max_new_tokens: int | None = None):
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "pocketsphinx":
         given = [name for name, value in (("--model", model), ("--batch-size", batch_size), ("--device", device),
-                                          ("--language", language)) if value is not None]
+                                          ("--language", language), ("--max-new-tokens", max_new_tokens))
+                 if value is not None]
         if given:
             raise EngineError(f"{', '.join(given)} apply to the whisper engines, not pocketsphinx (US English, CPU)")
         return PocketSphinxEngine()
     if model is None:
         raise EngineError(f"the {engine} engine needs --model FOLDER (a local model folder; nothing is downloaded)")
     if engine == "whisper":
-        return WhisperEngine(model, batch_size=batch_size or 8, device=device, language=language)
-    if batch_size is not None:
-        raise EngineError("--batch-size applies to the whisper engine (faster-whisper batches internally)")
+        return WhisperEngine(model, batch_size=batch_size or 8, device=device, language=language,
+                             max_new_tokens=max_new_tokens or 440)
+    if batch_size is not None or max_new_tokens is not None:
+        raise EngineError("--batch-size and --max-new-tokens apply to the whisper engine, not faster-whisper")
     return FasterWhisperEngine(model, device=device, language=language)
 
 
