@@ -3,6 +3,10 @@
 Backends: "reference" (plain PyTorch, always there), "cpu" (C++ in surgvlp_fast._C, CPU
 tensors), "triton" (Triton kernels, CUDA tensors; CPU tensors under TRITON_INTERPRET=1),
 "cuda" (CUDA C++ in surgvlp_fast._C). `SURGVLP_FAST_BACKEND` forces one for every call.
+
+`SURGVLP_FAST_CHECK_VALUES=1` turns on the value checks of the kernels' inputs (NaN / inf
+embeddings, soft-DTW samples without a valid step): they read tensor values, i.e. wait for the
+device, so they are off by default and every check done on every call reads metadata only.
 """
 import functools
 import os
@@ -26,6 +30,11 @@ def triton_available() -> bool:
 def cuda_kernels_available() -> bool:
     module = native_submodule("losses")
     return module is not None and bool(getattr(module, "has_cuda", False)) and torch.cuda.is_available()
+
+
+def value_checks() -> bool:
+    """Whether the debug checks that read tensor values are on (SURGVLP_FAST_CHECK_VALUES=1)."""
+    return os.environ.get("SURGVLP_FAST_CHECK_VALUES", "0") not in ("", "0")
 
 
 def requested_backend(backend: str) -> str:

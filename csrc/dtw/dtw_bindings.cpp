@@ -18,10 +18,12 @@ void check_lengths(const at::Tensor& lengths, int64_t batch, int64_t steps) {
                   lengths.size(0) == batch && lengths.is_contiguous(),
               "soft_dtw: lengths must be a contiguous CPU int64 tensor of shape (B,) = (", batch, "), got ",
               lengths.scalar_type(), " of shape ", lengths.sizes());
-  if (batch == 0) return;
-  const int64_t low = lengths.min().item<int64_t>(), high = lengths.max().item<int64_t>();
-  TORCH_CHECK(low >= 1, "soft_dtw: every sample needs at least one valid step (a length is ", low, ")");
-  TORCH_CHECK(high <= steps, "soft_dtw: a length (", high, ") exceeds the number of steps N = ", steps);
+  // The lengths index the DP table: read on the host (a CPU tensor, no device wait, no op dispatched).
+  const int64_t* n = lengths.data_ptr<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    TORCH_CHECK(n[b] >= 1, "soft_dtw: every sample needs at least one valid step (sample ", b, " has ", n[b], ")");
+    TORCH_CHECK(n[b] <= steps, "soft_dtw: sample ", b, " has ", n[b], " steps, more than N = ", steps);
+  }
 }
 
 void check_float_cpu(const at::Tensor& t, const char* name, int64_t dims) {

@@ -7,6 +7,9 @@ one; see `surgvlp_fast.backends`). The fast backends never build a similarity ma
 term is one `fused.fused_contrastive` node (normalisation, O(B) log-sum-exp statistics and the
 positives), and the loss is a few O(B) operations on its outputs.
 
+Every check here reads metadata only (shapes, dtypes, devices, the Python arguments), once per
+call, for every backend; NaN / inf inputs are found with SURGVLP_FAST_CHECK_VALUES=1.
+
 float16 / bfloat16 inputs: norms and every reduction run in float32, the tile GEMMs take the
 normalised inputs in their dtype with float32 accumulation, and the loss is float32.
 """
@@ -15,13 +18,14 @@ import math
 import torch
 
 from surgvlp_fast._native import native_submodule
-from surgvlp_fast.backends import cuda_kernels_available, resolve_backend, triton_available
+from surgvlp_fast.backends import cuda_kernels_available, resolve_backend, triton_available, value_checks
 from surgvlp_fast.losses import reference
 from surgvlp_fast.losses.fused import fused_contrastive
 
 _FLOAT_TYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
+@torch.compiler.assume_constant_result
 def pick_backend(backend: str, device: torch.device, kernel: str) -> str:
     """The implementation `kernel` runs with for tensors on `device` (surgvlp_fast.backends rule)."""
     return resolve_backend(backend, device, kernel=kernel, cpu=native_submodule("losses") is not None,
@@ -29,7 +33,9 @@ def pick_backend(backend: str, device: torch.device, kernel: str) -> str:
 
 
 def _check_inputs(fn: str, tensors: dict, width_dim: int = -1) -> None:
-    """Same dtype and device, floating, non-empty, finite; one embedding width."""
+    """Same dtype and device, floating, non-empty; one embedding width: metadata only. Finite
+    values only with SURGVLP_FAST_CHECK_VALUES=1 (a read of the values waits for the device)."""
+    check_values = value_checks()
     given = {name: t for name, t in tensors.items() if t is not None}
     first_name, first = next(iter(given.items()))
     for name, t in given.items():
@@ -46,7 +52,7 @@ def _check_inputs(fn: str, tensors: dict, width_dim: int = -1) -> None:
         if t.shape[-1] != first.shape[-1]:
             raise ValueError(f"{fn}: {name} has embedding width {t.shape[-1]} but {first_name} has "
                              f"{first.shape[-1]}")
-        if not _all_finite(t.detach()):
+        if check_values and not _all_finite(t.detach()):
             raise ValueError(f"{fn}: {name} contains NaN or infinite values")
 
 

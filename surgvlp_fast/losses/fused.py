@@ -11,8 +11,17 @@ backward), `fused_contrastive` returns
 
 `exclude[i]` (int64, -1 for none) removes entry (i, exclude[i]) from the row and column sums.
 Normalisation and the positives are inside the node, so the backward writes every gradient
-into the kernel's two output buffers in place: the extra memory of a loss is a few copies of
-its inputs, never B × B.
+into the kernel's two output buffers in place: the extra memory of a loss is its inputs'
+inverse norms and O(B) statistics, never B × B, and no normalised copy is kept.
+
+The node is the custom operator `surgvlp_fast::fused_contrastive` (schema, fake implementation
+and autograd formula registered with torch.library), so `torch.compile` and meta tensors trace
+it as one opaque op, forward and backward. Nothing here reads tensor values on the host: the
+inputs are checked from their metadata by the public functions (contrastive.py).
+
+The numerics rule of every backend lives here: `compute_dtype` (statistics, accumulation and
+the gradients the kernels return: float64 for float64 inputs, else float32) and
+`group_columns` (the grouped column reduction from per-column log-sum-exps).
 """
 import torch
 
@@ -21,107 +30,142 @@ from surgvlp_fast._native import native_submodule
 _EPS = 1e-12  # F.normalize's
 
 
-def _native_kernels(suffix: str):
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Statistics and accumulation dtype of the kernels for inputs of `dtype`."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def group_columns(per_column: torch.Tensor, group: int) -> torch.Tensor:
+    """Log-sum-exp over each group of `group` consecutive columns (C,) -> (C / group,)."""
+    return per_column if group == 1 else per_column.view(-1, group).logsumexp(1)
+
+
+def _kernels(backend: str):
+    if backend == "triton":
+        from surgvlp_fast.losses import triton_lse
+
+        return triton_lse.lse_forward, triton_lse.lse_backward
+    suffix = {"cpu": "", "cuda": "_cuda"}[backend]
     module = native_submodule("losses")
     return getattr(module, "lse_forward" + suffix), getattr(module, "lse_backward" + suffix)
 
 
-def _triton_kernels():
-    from surgvlp_fast.losses import triton_lse
-
-    return triton_lse.lse_forward, triton_lse.lse_backward
-
-
-KERNELS = {
-    "cpu": lambda: _native_kernels(""),
-    "cuda": lambda: _native_kernels("_cuda"),
-    "triton": _triton_kernels,
-}
-
-
-def _compute_dtype(x):
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
 def _inverse_norm(x):
-    return 1.0 / torch.linalg.vector_norm(x, dim=1, dtype=_compute_dtype(x)).clamp_min(_EPS)
+    return 1.0 / torch.linalg.vector_norm(x, dim=1, dtype=compute_dtype(x.dtype)).clamp_min(_EPS)
 
 
 def _scaled(x, inv):
     """n(x) in x's dtype (the kernel's GEMM operand), computed in float32 / float64."""
-    if inv is None:
+    if not inv.numel():
         return x
     return (x.to(inv.dtype) * inv.unsqueeze(1)).to(x.dtype)
 
 
-def _positive_rows(y, positive, group, rows):
+def _positive_rows(y, positive_start, positive_index, group, rows):
     """(rows, group, d) view (int start) or copy (index tensor) of each row's positive columns."""
     candidates = y.view(-1, group, y.shape[1])
-    if isinstance(positive, int):
-        return candidates.narrow(0, positive, rows)
-    return candidates.index_select(0, positive)
+    if positive_index is None:
+        return candidates.narrow(0, positive_start, rows)
+    return candidates.index_select(0, positive_index)
 
 
-class _FusedContrastive(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, y, scale, group, rows, cols, exclude, positive, pgroup, normalize, backend):
-        forward_kernel, backward_kernel = KERNELS[backend]()
-        same = y is x
-        x_inv = _inverse_norm(x) if normalize else None
-        y_inv = x_inv if same or not normalize else _inverse_norm(y)
-        xs = _scaled(x, x_inv)
-        ys = xs if same else _scaled(y, y_inv)
-        row_lse, col_lse = forward_kernel(xs, ys, scale, group, rows, cols, exclude)
-        weights = pos = row_lse.new_empty(0)
-        if positive is not None:
-            cdt = _compute_dtype(x)
-            pos_logits = torch.bmm(_positive_rows(ys, positive, pgroup, x.shape[0]).to(cdt),
-                                   xs.to(cdt).unsqueeze(2)).squeeze(2) * scale
-            pos = torch.logsumexp(pos_logits, dim=1)
-            weights = torch.softmax(pos_logits, dim=1)
-        ctx.save_for_backward(x, y, x_inv, y_inv, row_lse, col_lse, weights, exclude,
-                              positive if isinstance(positive, torch.Tensor) else None)
-        ctx.options = (scale, group, rows, cols, positive if isinstance(positive, int) else None, pgroup, same,
-                       backward_kernel)
-        ctx.set_materialize_grads(False)
-        for wanted, out in ((rows, row_lse), (cols, col_lse), (positive is not None, pos)):
-            if not wanted:
-                ctx.mark_non_differentiable(out)
-        return row_lse, col_lse, pos
+def _empty(x):
+    return x.new_empty(0, dtype=compute_dtype(x.dtype))
 
-    @staticmethod
-    def backward(ctx, grad_row, grad_col, grad_pos):
-        x, y, x_inv, y_inv, row_lse, col_lse, weights, exclude, positive_index = ctx.saved_tensors
-        scale, group, rows, cols, positive_start, pgroup, same, backward_kernel = ctx.options
-        grad_row = grad_row.contiguous() if rows and grad_row is not None else None
-        grad_col = grad_col.contiguous() if cols and grad_col is not None else None
-        xs = _scaled(x, x_inv)
-        ys = xs if same else _scaled(y, y_inv)
-        # The kernel's gradients w.r.t. x' and y' (compute dtype), zeros when only pos is used.
-        dxs, dys = backward_kernel(xs, ys, scale, group, row_lse if grad_row is not None else None,
-                                   col_lse if grad_col is not None else None, grad_row, grad_col, exclude)
-        if grad_pos is not None and weights.numel():
-            cdt = dxs.dtype
-            coeff = weights * grad_pos.unsqueeze(1) * scale              # (R, pgroup)
-            positive = positive_start if positive_index is None else positive_index
-            y_pos = _positive_rows(ys, positive, pgroup, x.shape[0]).to(cdt)
-            dxs.unsqueeze(1).baddbmm_(coeff.unsqueeze(1), y_pos)
-            if positive_index is None:
-                dys.view(-1, pgroup, y.shape[1]).narrow(0, positive_start, x.shape[0]).baddbmm_(
-                    coeff.unsqueeze(2), xs.to(cdt).unsqueeze(1))
-            else:
-                dys.view(-1, pgroup, y.shape[1]).index_add_(
-                    0, positive_index, coeff.unsqueeze(2) * xs.to(cdt).unsqueeze(1))
-        dx = _normalise_backward(dxs, xs, x_inv).to(x.dtype)
-        dy = _normalise_backward(dys, ys, y_inv).to(y.dtype)
-        if same:
-            return dx + dy, None, *(None,) * 9
-        return dx, dy, *(None,) * 9
+
+@torch.library.custom_op("surgvlp_fast::fused_contrastive", mutates_args=())
+def _fused_forward(x: torch.Tensor, y: torch.Tensor | None, scale: float, group: int, rows: bool, cols: bool,
+                   exclude: torch.Tensor | None, has_positive: bool, positive_start: int,
+                   positive_index: torch.Tensor | None, positive_group: int, normalize: bool, backend: str
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(row_lse, col_lse, pos, x_inv, y_inv, weights); y None: S = x' x'ᵀ. The last three are what
+    the backward needs besides the inputs (inverse norms, softmax over each row's positives)."""
+    forward_kernel, _ = _kernels(backend)
+    x_inv = _inverse_norm(x) if normalize else _empty(x)
+    y_inv = _empty(x) if y is None or not normalize else _inverse_norm(y)
+    xs = _scaled(x, x_inv)
+    ys = xs if y is None else _scaled(y, y_inv)
+    row_lse, col_lse = forward_kernel(xs, ys, scale, group, rows, cols, exclude)
+    pos, weights = _empty(x), _empty(x)
+    if has_positive:
+        cdt = compute_dtype(x.dtype)
+        pos_logits = torch.bmm(_positive_rows(ys, positive_start, positive_index, positive_group, x.shape[0]).to(cdt),
+                               xs.to(cdt).unsqueeze(2)).squeeze(2) * scale
+        pos = torch.logsumexp(pos_logits, dim=1)
+        weights = torch.softmax(pos_logits, dim=1)
+    return row_lse, col_lse, pos, x_inv, y_inv, weights
+
+
+@_fused_forward.register_fake
+def _(x, y, scale, group, rows, cols, exclude, has_positive, positive_start, positive_index, positive_group,
+      normalize, backend):
+    cdt, r = compute_dtype(x.dtype), x.shape[0]
+    c = x.shape[0] if y is None else y.shape[0]
+    new = lambda *shape: x.new_empty(shape, dtype=cdt)  # noqa: E731
+    return (new(r if rows else 0), new(c // group if cols else 0), new(r if has_positive else 0),
+            new(r if normalize else 0), new(c if normalize and y is not None else 0),
+            new(r, positive_group) if has_positive else new(0))
+
+
+@torch.library.custom_op("surgvlp_fast::fused_contrastive_backward", mutates_args=())
+def _fused_backward(x: torch.Tensor, y: torch.Tensor | None, x_inv: torch.Tensor, y_inv: torch.Tensor,
+                    row_lse: torch.Tensor, col_lse: torch.Tensor, weights: torch.Tensor, grad_row: torch.Tensor | None,
+                    grad_col: torch.Tensor | None, grad_pos: torch.Tensor | None, scale: float, group: int,
+                    exclude: torch.Tensor | None, positive_start: int, positive_index: torch.Tensor | None,
+                    positive_group: int, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dx, dy) in the inputs' dtypes; dy is empty for a self-similarity (y None: dx holds both)."""
+    _, backward_kernel = _kernels(backend)
+    xs = _scaled(x, x_inv)
+    ys = xs if y is None else _scaled(y, y_inv)
+    grad_row = grad_row.contiguous() if grad_row is not None and row_lse.numel() else None
+    grad_col = grad_col.contiguous() if grad_col is not None and col_lse.numel() else None
+    # The kernel's gradients w.r.t. x' and y' (compute dtype), zeros when only pos is used.
+    dxs, dys = backward_kernel(xs, ys, scale, group, row_lse if grad_row is not None else None,
+                               col_lse if grad_col is not None else None, grad_row, grad_col, exclude)
+    if grad_pos is not None and weights.numel():
+        cdt = dxs.dtype
+        coeff = weights * grad_pos.unsqueeze(1) * scale              # (R, pgroup)
+        y_pos = _positive_rows(ys, positive_start, positive_index, positive_group, x.shape[0]).to(cdt)
+        dxs.unsqueeze(1).baddbmm_(coeff.unsqueeze(1), y_pos)
+        candidates = dys.view(-1, positive_group, ys.shape[1])
+        if positive_index is None:
+            candidates.narrow(0, positive_start, x.shape[0]).baddbmm_(coeff.unsqueeze(2), xs.to(cdt).unsqueeze(1))
+        else:
+            candidates.index_add_(0, positive_index, coeff.unsqueeze(2) * xs.to(cdt).unsqueeze(1))
+    dx = _normalise_backward(dxs, xs, x_inv)
+    dy = _normalise_backward(dys, ys, x_inv if y is None else y_inv)
+    if y is None:
+        return dx.add_(dy).to(x.dtype), x.new_empty(0)
+    return dx.to(x.dtype), dy.to(y.dtype)
+
+
+@_fused_backward.register_fake
+def _(x, y, x_inv, y_inv, row_lse, col_lse, weights, grad_row, grad_col, grad_pos, scale, group, exclude,
+      positive_start, positive_index, positive_group, backend):
+    return torch.empty_like(x), (x.new_empty(0) if y is None else torch.empty_like(y))
+
+
+def _setup_context(ctx, inputs, output):
+    x, y, scale, group, rows, cols, exclude, has_positive, start, index, pgroup, normalize, backend = inputs
+    row_lse, col_lse, _, x_inv, y_inv, weights = output
+    ctx.save_for_backward(x, y, x_inv, y_inv, row_lse, col_lse, weights, exclude, index)
+    ctx.options = (scale, group, start, pgroup, backend)
+
+
+def _backward(ctx, grad_row, grad_col, grad_pos, *_):
+    x, y, x_inv, y_inv, row_lse, col_lse, weights, exclude, index = ctx.saved_tensors
+    scale, group, start, pgroup, backend = ctx.options
+    dx, dy = _fused_backward(x, y, x_inv, y_inv, row_lse, col_lse, weights, grad_row, grad_col, grad_pos, scale,
+                             group, exclude, start, index, pgroup, backend)
+    return dx, (None if y is None else dy), *(None,) * 11
+
+
+_fused_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _normalise_backward(grad, unit, inv):
     """In place: the gradient w.r.t. x of n(x) = x·inv, given the gradient w.r.t. n(x)."""
-    if inv is None:
+    if not inv.numel():
         return grad
     unit = unit.to(grad.dtype)
     along = torch.bmm(unit.unsqueeze(1), grad.unsqueeze(2)).view(-1, 1)   # (unit · grad) per row
@@ -135,6 +179,10 @@ def fused_contrastive(x, y, scale, *, backend, group=1, rows=True, cols=False, e
     for a self-similarity. Statistics are float32 (float64 for float64 inputs)."""
     same = y is x
     x = x.contiguous()
-    y = x if same else y.contiguous()
-    return _FusedContrastive.apply(x, y, float(scale), int(group), bool(rows), bool(cols), exclude, positive,
-                                   int(positive_group), bool(normalize), backend)
+    y = None if same else y.contiguous()
+    index = positive if isinstance(positive, torch.Tensor) else None
+    start = positive if isinstance(positive, int) else 0
+    row_lse, col_lse, pos, *_ = _fused_forward(x, y, float(scale), int(group), bool(rows), bool(cols), exclude,
+                                               positive is not None, start, index, int(positive_group),
+                                               bool(normalize), backend)
+    return row_lse, col_lse, pos

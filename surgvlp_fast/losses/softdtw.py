@@ -3,7 +3,9 @@
 Backends: "cpu" (C++ in surgvlp_fast._C.dtw), "triton" (CUDA tensors, or CPU tensors under
 TRITON_INTERPRET=1), "reference" (the anti-diagonal plain-PyTorch form of softdtw_reference.py,
 differentiated by autograd). The fused backends save the local derivatives of every cell in
-the forward and propagate through them in an analytical backward (no autograd through the DP).
+the forward and propagate through them in an analytical backward (no autograd through the DP);
+they are the custom operators `surgvlp_fast::soft_dtw` / `soft_dtw_backward` (schemas, fake
+implementations, autograd formula), so `torch.compile` and meta tensors trace them.
 """
 import torch
 import torch.nn.functional as F
@@ -26,24 +28,47 @@ def _fused_kernels(backend: str):
     return softdtw_triton
 
 
-class _FusedSoftDTW(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, cost, lengths, gamma, softmin, reverse, backend):
-        kernels = _fused_kernels(backend)
-        values, local_grads = kernels.forward(cost, lengths, gamma, softmin, reverse, cost.requires_grad)
-        ctx.save_for_backward(local_grads, lengths)
-        ctx.reverse, ctx.backend = reverse, backend
-        return values
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_values):
-        local_grads, lengths = ctx.saved_tensors
-        grad_values = grad_values.to(local_grads.dtype).contiguous()
-        grad_cost = _fused_kernels(ctx.backend).backward(local_grads, lengths, grad_values, ctx.reverse)
-        return grad_cost, None, None, None, None, None
+@torch.library.custom_op("surgvlp_fast::soft_dtw", mutates_args=())
+def _soft_dtw_op(cost: torch.Tensor, lengths: torch.Tensor, gamma: float, softmin: str, reverse: bool,
+                 need_grad: bool, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values (B,), local derivatives (B, T, N, 3) or empty) of the compacted cost."""
+    return _fused_kernels(backend).forward(cost, lengths, gamma, softmin, reverse, need_grad)
 
 
+@_soft_dtw_op.register_fake
+def _(cost, lengths, gamma, softmin, reverse, need_grad, backend):
+    batch, frames, steps = cost.shape
+    return cost.new_empty(batch), (cost.new_empty(batch, frames, steps, 3) if need_grad else cost.new_empty(0))
+
+
+@torch.library.custom_op("surgvlp_fast::soft_dtw_backward", mutates_args=())
+def _soft_dtw_backward_op(local_grads: torch.Tensor, lengths: torch.Tensor, grad_values: torch.Tensor,
+                          reverse: bool, backend: str) -> torch.Tensor:
+    grad_values = grad_values.to(local_grads.dtype).contiguous()
+    return _fused_kernels(backend).backward(local_grads, lengths, grad_values, reverse)
+
+
+@_soft_dtw_backward_op.register_fake
+def _(local_grads, lengths, grad_values, reverse, backend):
+    return local_grads.new_empty(local_grads.shape[:3])
+
+
+def _setup_context(ctx, inputs, output):
+    _, lengths, _, _, reverse, _, backend = inputs
+    ctx.save_for_backward(output[1], lengths)
+    ctx.reverse, ctx.backend = reverse, backend
+
+
+def _backward(ctx, grad_values, _):
+    local_grads, lengths = ctx.saved_tensors
+    grad_cost = _soft_dtw_backward_op(local_grads, lengths, grad_values, ctx.reverse, ctx.backend)
+    return grad_cost, None, None, None, None, None, None
+
+
+_soft_dtw_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.compiler.assume_constant_result
 def _resolve(backend: str, device: torch.device) -> str:
     return resolve_backend(backend, device, kernel="soft_dtw", cpu=native_submodule("dtw") is not None,
                            triton=triton_available(), cuda=False)
@@ -65,7 +90,8 @@ def soft_dtw(cost, step_mask=None, gamma=0.1, softmin="prob", *, reverse=False, 
     if choice == "reference":
         return soft_dtw_wavefront(cost.to(compute_dtype), step_mask, gamma, softmin, reverse).to(cost.dtype)
     compact, lengths = compact_steps(cost.to(compute_dtype), step_mask)
-    values = _FusedSoftDTW.apply(compact.contiguous(), lengths, float(gamma), softmin, bool(reverse), choice)
+    compact = compact.contiguous()
+    values, _ = _soft_dtw_op(compact, lengths, float(gamma), softmin, bool(reverse), compact.requires_grad, choice)
     return values.to(cost.dtype)
 
 

@@ -19,6 +19,8 @@ Two implementations, both differentiated by autograd:
 """
 import torch
 
+from surgvlp_fast.backends import value_checks
+
 BIG = 3.4028234663852886e38  # FLT_MAX: the reference's value for the table's borders
 SOFTMINS = ("prob", "standard")
 
@@ -29,7 +31,8 @@ def check_softmin(softmin: str) -> None:
 
 
 def step_lengths(step_mask, batch: int, n_steps: int, device) -> torch.Tensor:
-    """Number of valid steps per sample (B,) int64; every sample needs at least one."""
+    """Number of valid steps per sample (B,) int64; every sample needs at least one (checked by
+    the cpu kernel, and here with SURGVLP_FAST_CHECK_VALUES=1: the check reads the mask's values)."""
     if step_mask is None:
         return torch.full((batch,), n_steps, dtype=torch.int64, device=device)
     if step_mask.dtype != torch.bool:
@@ -37,8 +40,8 @@ def step_lengths(step_mask, batch: int, n_steps: int, device) -> torch.Tensor:
     if tuple(step_mask.shape) != (batch, n_steps):
         raise ValueError(f"step_mask has shape {tuple(step_mask.shape)}, expected (B, N) = {(batch, n_steps)}")
     lengths = step_mask.sum(dim=1)
-    empty = (lengths == 0).nonzero().flatten()
-    if empty.numel():
+    empty = (lengths == 0).nonzero().flatten() if value_checks() else ()
+    if len(empty):
         raise ValueError(f"soft-DTW: sample(s) {empty.tolist()} have no valid step "
                          "(their step_mask row is all False); drop them from the batch")
     return lengths.to(device=device, dtype=torch.int64)
@@ -57,9 +60,8 @@ def compact_steps(cost: torch.Tensor, step_mask=None):
         return cost, lengths
     step_mask = step_mask.to(cost.device)
     columns = torch.arange(n_steps, device=cost.device)
-    if not bool((step_mask == (columns < lengths[:, None])).all()):  # not already a prefix
-        order = torch.sort((~step_mask).to(torch.int8), dim=1, stable=True).indices
-        cost = cost.gather(2, order[:, None, :].expand_as(cost))
+    order = torch.sort((~step_mask).to(torch.int8), dim=1, stable=True).indices   # valid steps first, in order
+    cost = cost.gather(2, order[:, None, :].expand_as(cost))
     valid = columns < lengths[:, None]
     return cost.masked_fill(~valid[:, None, :], 0.0), lengths
 
@@ -141,7 +143,7 @@ def soft_dtw_wavefront(cost, step_mask=None, gamma=0.1, softmin_kind="prob", rev
     value = cost.new_zeros(batch)
     end_diagonal = lengths + n_frames
     last = lengths[:, None]
-    for k, d in enumerate(diagonals.tolist()):
+    for k, d in enumerate(range(2, n_frames + n_steps + 1)):
         left = torch.cat([border, previous[:, :-1]], dim=1)
         diagonal = torch.cat([border, before_previous[:, :-1]], dim=1)
         neighbours = torch.stack([left, diagonal, previous], dim=-1)

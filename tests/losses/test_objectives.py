@@ -174,7 +174,7 @@ def test_hecvl_video_level_has_no_dtw():
     assert "dtw" not in terms
 
 
-def test_options_and_errors():
+def test_options_and_errors(monkeypatch):
     code, paper = options_for("peskavlp"), options_for("PeskaVLP", "paper")
     assert code["dtw_levels"] == ("video",) and code["dtw_margin"] == 0.0 and code["dtw_normalize"] == "frames"
     assert paper["dtw_levels"] == ("keystep", "video") and paper["dtw_margin"] == 0.1
@@ -204,5 +204,6 @@ def test_options_and_errors():
         build_objective("hecvl").video(LevelEmbeddings(parent, parent, children))
     mask = torch.ones(B, 3, dtype=torch.bool)
     mask[2] = False
+    monkeypatch.setenv("SURGVLP_FAST_CHECK_VALUES", "1")   # a check of the mask's values
     with pytest.raises(ValueError, match=r"sample\(s\) \[2\] have no valid step"):
         build_objective("peskavlp").video(LevelEmbeddings(frames, parent, children, mask))

@@ -161,9 +161,14 @@ def test_padded_steps_are_ignored(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_all_padding_sample_is_rejected(backend):
+def test_all_padding_sample_is_rejected(backend, monkeypatch):
+    """Rejected by the value checks (SURGVLP_FAST_CHECK_VALUES=1); the cpu kernel rejects it always."""
     cost, mask = random_problem(3, 4, 3, seed=9)
     mask[1] = False
+    if backend == "cpu":
+        with pytest.raises(RuntimeError, match="sample 1 has 0"):
+            soft_dtw(cost, mask, 0.1, backend=backend)
+    monkeypatch.setenv("SURGVLP_FAST_CHECK_VALUES", "1")
     with pytest.raises(ValueError, match=r"sample\(s\) \[1\] have no valid step"):
         soft_dtw(cost, mask, 0.1, backend=backend)
 
@@ -189,7 +194,7 @@ def test_native_boundary_checks_its_inputs():
     good = torch.tensor([2, 4])
     with pytest.raises(RuntimeError, match="at least one valid step"):
         kernels.forward(cost, torch.tensor([0, 2]), 0.1, "prob", False, True)
-    with pytest.raises(RuntimeError, match="exceeds the number of steps"):
+    with pytest.raises(RuntimeError, match="more than N = 4"):
         kernels.forward(cost, torch.tensor([5, 2]), 0.1, "prob", False, True)
     with pytest.raises(RuntimeError, match="int64"):
         kernels.forward(cost, good.int(), 0.1, "prob", False, True)

@@ -82,13 +82,14 @@ def test_defaults_are_the_released_config():
     torch.testing.assert_close(procedure_dtw_loss(frame_emb, child_emb, pos_step != -1), expected)
 
 
-def test_bad_inputs_are_clear_errors():
+def test_bad_inputs_are_clear_errors(monkeypatch):
     frames, steps = torch.randn(2, 4, 3), torch.randn(2, 3, 3)
     with pytest.raises(ValueError, match="normalize='words'"):
         procedure_dtw_loss(frames, steps, normalize="words")
     with pytest.raises(ValueError, match=r"frames must be \(B, T, d\) and steps \(B, N, d\)"):
         procedure_dtw_loss(frames, steps[:1])
     mask = torch.tensor([[True, False, True], [False, False, False]])
+    monkeypatch.setenv("SURGVLP_FAST_CHECK_VALUES", "1")   # a check of the mask's values
     for normalize in ("frames", "texts"):
         with pytest.raises(ValueError, match=r"sample\(s\) \[1\] have no valid step"):
             procedure_dtw_loss(frames, steps, mask, normalize=normalize)
