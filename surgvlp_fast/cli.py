@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "make-splits": ("surgvlp_fast.tools.make_splits", "write split CSVs for a data folder"),
     "prepare-videos": ("surgvlp_fast.tools.prepare_videos", "re-encode lectures into the training cache"),
     "narrations": ("surgvlp_fast.tools.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
+    "augment-texts": ("surgvlp_fast.tools.augment_texts", "PeskaVLP knowledge augmentation of keysteps, abstracts and narrations with a chat-completions LLM"),
 }
 
 
