@@ -2,7 +2,7 @@
 
 `spoken_lecture` speaks each sentence of a script with espeak-ng (Debian package `espeak-ng`) and
 muxes the speech, each sentence starting at its scripted time, as AAC audio into an H.264 video with
-the ffmpeg CLI. `tiny_whisper` builds a randomly initialised WhisperForConditionalGeneration from a
+the ffmpeg CLI. `cut_world` copies a synthetic world keeping a few lectures. `tiny_whisper` builds a randomly initialised WhisperForConditionalGeneration from a
 config and a byte-level tokenizer + feature extractor, all locally (its words are noise).
 """
 import json
@@ -25,9 +25,10 @@ def speech_span(wav_path: str, threshold: float = 0.02) -> tuple[float, float]:
     return loud[0] / rate, (loud[-1] + 1) / rate
 
 
-def spoken_lecture(path, script, tail_s: float = 1.5) -> list[tuple[float, float, str]]:
+def spoken_lecture(path, script, tail_s: float = 1.5, video=None) -> list[tuple[float, float, str]]:
     """Write a video at `path` whose audio speaks `script` [(start_s, sentence)]; returns the truth
-    [(speech start, speech end, sentence)] in video time."""
+    [(speech start, speech end, sentence)] in video time. `video`: an existing lecture whose picture
+    is kept (copied, not re-encoded); otherwise a gray H.264 picture as long as the speech."""
     espeak = shutil.which("espeak-ng")
     assert espeak, "espeak-ng is needed (Debian package espeak-ng)"
     work = f"{path}.parts"
@@ -45,11 +46,12 @@ def spoken_lecture(path, script, tail_s: float = 1.5) -> list[tuple[float, float
         filters.append(f"[{k + 1}:a]adelay={ms}|{ms}[a{k}]")
     duration = end + tail_s
     mix = "".join(f"[a{k}]" for k in range(len(script))) + f"amix=inputs={len(script)}:normalize=0[a]"
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "lavfi",
-                    "-i", f"color=c=gray:size=64x64:rate=10:duration={duration:.3f}", *inputs,
+    picture = (["-i", str(video)], ["-c:v", "copy"]) if video else (
+        ["-f", "lavfi", "-i", f"color=c=gray:size=64x64:rate=10:duration={duration:.3f}"],
+        ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-t", f"{duration:.3f}"])
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-v", "error", *picture[0], *inputs,
                     "-filter_complex", ";".join(filters) + ";" + mix, "-map", "0:v", "-map", "[a]",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", f"{duration:.3f}", str(path)],
-                   check=True)
+                    *picture[1], "-c:a", "aac", str(path)], check=True)
     shutil.rmtree(work)
     return truth
 
@@ -114,3 +116,21 @@ def tiny_whisper(out_dir) -> str:
     model.save_pretrained(out_dir)
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(out_dir)
     return out_dir
+
+
+def cut_world(src, dst, keep) -> str:
+    """Copy the data folder `src` to `dst` with only the lectures `keep` (ids), splits cut to match."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.npz", "downstream_datasets"))
+    for folder in os.listdir(dst):
+        if folder == "splits" or not os.path.isdir(os.path.join(dst, folder)):
+            continue
+        for name in os.listdir(os.path.join(dst, folder)):
+            if name.endswith((".csv", ".mp4")) and name.split(".")[0] not in keep:
+                os.remove(os.path.join(dst, folder, name))
+    for name in os.listdir(os.path.join(dst, "splits")):
+        path = os.path.join(dst, "splits", name)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        with open(path, "w") as f:
+            f.write("\n".join([lines[0], *[x for x in lines[1:] if x.split(".")[0] in keep]]) + "\n")
+    return str(dst)

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from chat_server import CHOLECYSTECTOMY_STEPS, ChatServer, scripted_answer
+from narration_audio import cut_world
 from surgvlp_fast import cli
 from surgvlp_fast.errors import DataFormatError
 from surgvlp_fast.pretrain.text_sources import read_timed_csv
@@ -28,15 +30,7 @@ KEEP = ("vd0001syn", "vd0002syn", "vd0006syn")  # a cholecystectomy, a hysterect
 @pytest.fixture
 def world(tiny_world, tmp_path):
     """The tiny world cut to three lectures (the sentence embedding costs time on a loaded CPU)."""
-    root = tmp_path / "data"
-    shutil.copytree(tiny_world[0], root, ignore=shutil.ignore_patterns("*.npz", "downstream_datasets"))
-    for path in list(root.glob("*/*")):
-        if path.suffix in (".csv", ".mp4") and path.parent.name != "splits" and path.stem not in KEEP:
-            path.unlink()
-    for split in root.glob("splits/*.csv"):
-        kept = [line for line in split.read_text().splitlines()[1:] if line.split(".")[0] in KEEP]
-        split.write_text("\n".join(["video_path", *kept]) + "\n")
-    return root
+    return Path(cut_world(tiny_world[0], tmp_path / "data", KEEP))
 
 
 def _rows(path):
