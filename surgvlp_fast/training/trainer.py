@@ -85,6 +85,8 @@ class Trainer:
             self.optimizer, lambda s: cosine_with_warmup(s, cfg.optim.warmup_steps, self.total_steps))
         self.progress = Progress()
         self._stop_signal = None
+        self._unchecked = []                      # (step, level, non-finite flag) not yet read
+        self._last_loss = float("nan")            # the loss of the last log step (progress bar)
         self._call_max_steps = None               # the step limit of the current train() call
         if resume:
             self.resume()
@@ -156,35 +158,27 @@ class Trainer:
         self.ddp.train()
         self.optimizer.zero_grad(set_to_none=True)
         stream = self.streams[level]
-        total, terms_sum, samples, skip = 0.0, {}, 0, False
+        total, terms_sum, samples = 0.0, {}, 0
+        # 1.0 once a micro-batch's loss is NaN or inf: a device flag, read only at the next log step
+        # (_check_nonfinite), so that a step never waits for the device.
+        nonfinite = torch.zeros((), device=self.device)
         for i in range(n_micro):
             batch = to_device(stream.next(), self.device)
-            if skip:
-                continue
             samples += batch["video"].shape[0]
             sync = i == n_micro - 1 or not self.env.distributed
             with (nullcontext() if sync else self.ddp.no_sync()):
                 loss, terms = self.forward_loss(level, batch, self.view_generator)
-                if not self._all_finite(loss):
-                    if self.cfg.train.nonfinite == "stop":
-                        raise NonFiniteLoss(
-                            f"non-finite {level} loss at step {self.progress.step} (epoch {self.progress.epoch}): "
-                            f"{ {k: float(v.detach()) for k, v in terms.items()} }; set train.nonfinite=skip to skip such steps")
-                    skip = True
-                    continue
+                nonfinite = torch.maximum(nonfinite, (~torch.isfinite(loss.detach())).float())
                 self.scaler.scale(loss / n_micro).backward()
             total += loss.detach().float() / n_micro
             for name, value in terms.items():
                 terms_sum[name] = terms_sum.get(name, 0.0) + value.detach().float() / n_micro
-        if skip:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.progress.skipped_steps += 1
-        else:
-            if self.cfg.optim.max_grad_norm > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+        if self.env.distributed:
+            dist.all_reduce(nonfinite, op=dist.ReduceOp.MAX)    # a collective: no wait on the host
+        if self.cfg.optim.max_grad_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm)
+        self._optimizer_step(nonfinite)
         self.scheduler.step()
         self.progress.step += 1
         self.progress.epoch_step += 1
@@ -193,14 +187,40 @@ class Trainer:
             self.progress.skipped_samples += len(skipped)
             for message in skipped:
                 self.log.line(f"rank {self.env.rank}: skipped corrupt sample of level {level}: {message}")
-        values = {} if skip else {"loss": total, **terms_sum}
-        return {"level": level, "skipped": skip, "samples": samples, **values}
+        self._unchecked.append((self.progress.step - 1, level, nonfinite))
+        return {"level": level, "samples": samples, "loss": total, **terms_sum}
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
-        bad = (~torch.isfinite(loss.detach())).float().reshape(1)
-        if self.env.distributed:
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-        return bad.item() == 0
+    def _optimizer_step(self, nonfinite: torch.Tensor) -> None:
+        """The optimizer's step, skipped on the device when `nonfinite` is 1: the fused optimizer
+        (build_optimizer) leaves parameters and state untouched when given found_inf, as for the
+        GradScaler, whose own check finds the non-finite gradients of a non-finite loss."""
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            return
+        self.optimizer.found_inf = nonfinite
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.found_inf
+
+    def _check_nonfinite(self, means: dict | None = None) -> set:
+        """Reads the non-finite flags of the steps since the last call (one wait on the device, at
+        log steps): train.nonfinite=stop raises, skip counts and logs them. Returns their steps."""
+        unchecked, self._unchecked = self._unchecked, []
+        if not unchecked:
+            return set()
+        flags = torch.stack([flag for _, _, flag in unchecked]).tolist()
+        bad = [(step, level) for (step, level, _), flag in zip(unchecked, flags) if flag]
+        if bad and self.cfg.train.nonfinite == "stop":
+            step, level = bad[0]
+            terms = f"{means}; " if means and step == unchecked[-1][0] else ""
+            raise NonFiniteLoss(f"non-finite {level} loss at step {step} (epoch {self.progress.epoch}): {terms}"
+                                "its update was skipped; set train.nonfinite=skip to skip such steps")
+        for step, level in bad:
+            self.progress.skipped_steps += 1
+            self.log.line(f"epoch {self.progress.epoch} step {step + 1}: non-finite {level} loss, step skipped")
+        return {step + 1 for step, _ in bad}
 
     def _global_mean(self, values: dict) -> dict:
         names = [k for k, v in values.items() if isinstance(v, torch.Tensor)]
@@ -222,31 +242,39 @@ class Trainer:
             level, n_micro = plan[self.progress.epoch_step]
             start = time.perf_counter()
             result = self.train_step(level, n_micro)
-            means = self._global_mean(result)
             samples_per_s = result["samples"] * self.env.world_size / (time.perf_counter() - start)
             lr = self.scheduler.get_last_lr()[0]
             step = self.progress.step
-            if means:
+            # values are read from the device only at log steps (one wait every train.log_every steps)
+            due = step % self.cfg.train.log_every == 0 or self.progress.epoch_step == len(plan)
+            means = self._global_mean(result) if due else {}
+            if not due:
+                self.log.update_bar(self._last_loss, samples_per_s, level)
+            elif step not in self._check_nonfinite(means):
+                self._last_loss = means["loss"]
                 self.log.update_bar(means["loss"], samples_per_s, level)
-                if step % self.cfg.train.log_every == 0 or self.progress.epoch_step == len(plan):
-                    self.log.record("train", step, {**{f"{level}/{k}": v for k, v in means.items()},
-                                                   "loss": means["loss"], "lr": lr, "samples_per_s": samples_per_s},
-                                    epoch=epoch, level=level)
-                    self.log.line(f"epoch {epoch} step {step}/{self.total_steps} {level} loss {means['loss']:.5f} "
-                                  f"lr {lr:.3e} {samples_per_s:.1f} samples/s")
+                self.log.record("train", step, {**{f"{level}/{k}": v for k, v in means.items()},
+                                               "loss": means["loss"], "lr": lr, "samples_per_s": samples_per_s},
+                                epoch=epoch, level=level)
+                self.log.line(f"epoch {epoch} step {step}/{self.total_steps} {level} loss {means['loss']:.5f} "
+                              f"lr {lr:.3e} {samples_per_s:.1f} samples/s")
             else:
                 self.log.update_bar(float("nan"), samples_per_s, level)
-                self.log.line(f"epoch {epoch} step {step}: non-finite {level} loss, step skipped")
             every = self.cfg.checkpoint.every_steps
             if every and step % every == 0 and self.progress.epoch_step < len(plan):
                 self.save_checkpoint()
         return True
 
     def _should_stop(self) -> bool:
-        flag = torch.tensor([1.0 if self._stop_signal else 0.0], device=self.device)
-        if self.env.distributed:
+        stop = self._stop_signal is not None
+        if self.env.distributed and self.progress.step % self.cfg.train.log_every == 0:
+            # the ranks agree on a signal at log steps: a collective and one read of its result
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if flag.item():
+            stop = bool(flag.item())
+        elif self.env.distributed:
+            stop = False
+        if stop:
             self.log.line(f"stopping on {self._stop_signal or 'a signal on another rank'}: writing a checkpoint")
             self.save_checkpoint()
             return True
@@ -374,6 +402,7 @@ class Trainer:
 
     def state_dict(self) -> dict:
         """Everything an exact resume needs; RNG and stream states of every rank."""
+        self._check_nonfinite()                   # progress.skipped_steps up to date
         local = {"rng": self.rng_state(), "streams": {lv: s.state_dict() for lv, s in self.streams.items()}}
         if self.env.distributed:
             per_rank = [None] * self.env.world_size
@@ -459,7 +488,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 def build_optimizer(cfg: Config, model) -> torch.optim.Optimizer:
     o = cfg.optim
     cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    # fused: one kernel per step, and a step skipped on the device (found_inf) without a host read
+    return cls(model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, fused=True)
 
 
 def default_objective(cfg: Config):
