@@ -32,7 +32,7 @@ class EvalOptions:
     absent_ap: str = "nan"       # CholecT50: a class absent from a video is skipped ("nan") or scores 0 ("zero")
     amp: str = "none"            # none | bf16 | fp16: autocast for the image encoder
     cache_dir: str = ""          # linear probe: feature cache folder ("" = no cache)
-    model_key: str = "model"     # linear probe: names the model's features in the cache
+    model_key: str = ""          # linear probe: names the model's features in the cache ("" = its weights' hash)
     probe_lr: float = ProbeOptions.lr                   # linear probe defaults: reference §6.3
     probe_weight_decay: float = ProbeOptions.weight_decay
     probe_momentum: float = ProbeOptions.momentum
@@ -109,16 +109,59 @@ def write_report(results: Mapping[str, object], out_dir: str | os.PathLike, extr
     return {k: str(v) for k, v in written.items()}
 
 
+class EvaluationFailed(RuntimeError):
+    """Some protocols failed: `failures` {protocol: message}; `metrics` holds those that succeeded."""
+
+    def __init__(self, failures: Mapping[str, str], metrics: Mapping[str, float]):
+        self.failures, self.metrics = dict(failures), dict(metrics)
+        super().__init__("; ".join(f"{name}: {message}" for name, message in self.failures.items()))
+
+
+def failure_message(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
 def run_protocols(model, tokenizer, eval_cfg, device="cpu", *, data_root: str | None = None,
                   distributed: bool = False) -> dict[str, float]:
     """The trainer's hook: every protocol of `eval_cfg` (`protocols`, `data_root`, `options`) on
     `model`, returning flat `protocol/metric` numbers. The model's train/eval mode is restored.
-    Call it on one process, or on every rank with `distributed=True` to share the videos."""
+    Call it on one process, or on every rank with `distributed=True` to share the videos. A failing
+    protocol does not stop the others: when any failed, EvaluationFailed is raised at the end with
+    the failures and the metrics of the protocols that ran."""
     root = data_root or getattr(eval_cfg, "data_root", "")
     if not root:
         raise ValueError("evaluation needs a data root (eval.data_root)")
-    results = {}
+    results, failures = {}, {}
+    training = model.training
     for name in eval_cfg.protocols:
-        options = EvalOptions.from_mapping(dict(getattr(eval_cfg, "options", {}) or {}), name)
-        results[name] = evaluate(name, model, tokenizer, root, options, device, distributed)
+        try:
+            options = EvalOptions.from_mapping(dict(getattr(eval_cfg, "options", {}) or {}), name)
+            results[name] = evaluate(name, model, tokenizer, root, options, device, distributed)
+        except Exception as err:   # noqa: BLE001 - reported with the protocol's name, the others still run
+            failures[name] = failure_message(err)
+        finally:
+            model.train(training)
+    if failures:
+        raise EvaluationFailed(failures, scalars(results))
     return scalars(results)
+
+
+def evaluate_and_report(names, model, tokenizer, data_root: str, options_of, device, out_dir, extra=None,
+                        echo=print) -> tuple[dict, dict]:
+    """The `eval` command's loop: each protocol in turn, results.json (and the pictures) rewritten as
+    each one finishes, so a later failure or a kill loses nothing. A failing protocol is reported
+    with its message and the others still run. `options_of(name)` -> EvalOptions. Returns
+    (results, failures {name: message}); results.json lists the failures too."""
+    results, failures = {}, {}
+    for name in names:
+        echo(f"[eval] {name} ...")
+        t0 = time.perf_counter()
+        try:
+            results[name] = evaluate(name, model, tokenizer, data_root, options_of(name), device)
+        except Exception as err:   # noqa: BLE001 - reported, counted, and the exit status says so
+            failures[name] = failure_message(err)
+            echo(f"[eval] {name} FAILED: {failures[name]}")
+        else:
+            echo(f"[eval] {name} done in {time.perf_counter() - t0:.1f} s")
+        write_report(results, out_dir, extra={**(extra or {}), "failures": failures})
+    return results, failures

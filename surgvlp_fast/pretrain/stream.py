@@ -5,7 +5,20 @@ generator seeded from them, padded to a multiple of the world size and dealt out
 DistributedSampler does. The position (pass, batches consumed) is the resume state. A sample whose
 loading raises one of `corrupt_errors` is replaced by another sample (deterministically), counted,
 and reported with the batch; it never ends the run.
+
+Batches consumed by every rank always cover a prefix of the pass's order (rank r's j-th sample is
+entry r + j·W of the padded order), so the position is also a global sample count. A run resumed
+with another number of processes or another per-process batch size (`load_state_dict(state,
+rebase=True)`) deals the rest of the pass, order[position:], out over the new ranks: no sample of
+the pass is repeated or skipped (beyond the padding of the last W' - 1 places, as DistributedSampler).
+DataLoader workers get the parent-death signal: they end with the process that started them, even
+when it is killed with SIGKILL.
 """
+import ctypes
+import os
+import signal
+import sys
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -20,6 +33,7 @@ class PassBatchSampler:
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size, self.shuffle = rank, world_size, shuffle
         self.epoch, self.start = 0, 0
+        self.offset = 0           # samples of the pass dealt out before this world's share began (a resume)
 
     def indices(self) -> list[int]:
         if self.shuffle:
@@ -27,12 +41,17 @@ class PassBatchSampler:
             order = torch.randperm(self.size, generator=g).tolist()
         else:
             order = list(range(self.size))
-        per_rank = -(-self.size // self.world_size)
-        order += order[: per_rank * self.world_size - self.size]       # pad, as DistributedSampler
+        order = order[self.offset:]
+        per_rank = -(-len(order) // self.world_size)
+        order += order[: per_rank * self.world_size - len(order)]      # pad, as DistributedSampler
         return order[self.rank::self.world_size]
 
     def __len__(self) -> int:
-        return -(-(-(-self.size // self.world_size)) // self.batch_size)
+        return -(-(-(-(self.size - self.offset) // self.world_size)) // self.batch_size)
+
+    def position(self, consumed: int) -> int:
+        """Samples of the pass's order covered once every rank has taken `consumed` batches."""
+        return self.offset + min(consumed * self.batch_size * self.world_size, self.size - self.offset)
 
     def __iter__(self):
         mine = self.indices()
@@ -79,7 +98,7 @@ class LevelStream:
         self.seed, self.num_workers = seed, num_workers
         self.loader = DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=self.sampler,
                                  collate_fn=_CollateWithSkips(collate), num_workers=num_workers,
-                                 worker_init_fn=worker_init, generator=torch.Generator())
+                                 worker_init_fn=WorkerInit(worker_init), generator=torch.Generator())
         self._iterator = None
         self.consumed = 0
         self.skipped: list[str] = []
@@ -95,6 +114,7 @@ class LevelStream:
                 batch, skipped = next(self._iterator)
             except StopIteration:
                 self.sampler.epoch += 1
+                self.sampler.offset = 0
                 self.consumed = 0
                 self._iterator = None
                 continue
@@ -106,21 +126,63 @@ class LevelStream:
         self.sampler.start = self.consumed
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(self.sampler.epoch)
-        self.loader.generator.manual_seed(self.seed * 1_000_003 + self.sampler.epoch * 1009 + self.consumed)
+        self.loader.generator.manual_seed(self.seed * 1_000_003 + self.sampler.epoch * 1009 + self.consumed
+                                          + self.sampler.offset * 7_919_993)
         self._iterator = iter(self.loader)
 
     def pop_skipped(self) -> list[str]:
         skipped, self.skipped = self.skipped, []
         return skipped
 
+    def remaining(self) -> int:
+        """Batches of this rank left in the current pass."""
+        return len(self.sampler) - self.consumed
+
     def state_dict(self) -> dict:
-        state = {"epoch": self.sampler.epoch, "consumed": self.consumed}
+        s = self.sampler
+        state = {"epoch": s.epoch, "consumed": self.consumed, "offset": s.offset, "position": s.position(self.consumed),
+                 "world_size": s.world_size, "batch_size": s.batch_size}
         if hasattr(self.dataset, "state_dict"):
             state["dataset"] = self.dataset.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.sampler.epoch, self.consumed = state["epoch"], state["consumed"]
+        """Restore a position. The same world (number of processes and per-process batch size) goes
+        on exactly where it was; another world deals the rest of the pass, from the saved global
+        `position`, out over its ranks."""
+        s = self.sampler
+        s.epoch = state["epoch"]
+        same_world = (state.get("world_size", s.world_size), state.get("batch_size", s.batch_size)) == \
+            (s.world_size, s.batch_size)
+        if same_world:
+            s.offset, self.consumed = state.get("offset", 0), state["consumed"]
+        elif state["position"] >= s.size:   # the pass is complete: the next one starts from its beginning
+            s.epoch, s.offset, self.consumed = s.epoch + 1, 0, 0
+        else:
+            s.offset, self.consumed = state["position"], 0
         if "dataset" in state and hasattr(self.dataset, "load_state_dict"):
             self.dataset.load_state_dict(state["dataset"])
         self._iterator = None
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: this process gets SIGKILL when the thread that forked it dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class WorkerInit:
+    """DataLoader worker_init_fn: the parent-death signal, then the pipeline's own worker_init."""
+
+    def __init__(self, then=None):
+        self.then, self.parent = then, os.getpid()
+
+    def __call__(self, worker_id: int) -> None:
+        _set_parent_death_signal()
+        if os.getppid() != self.parent:   # the parent died before the signal was armed
+            os._exit(0)
+        if self.then is not None:
+            self.then(worker_id)

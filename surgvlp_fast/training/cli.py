@@ -36,13 +36,21 @@ def run(args) -> int:
     from surgvlp_fast.training.distributed import shutdown
     from surgvlp_fast.training.trainer import Trainer
 
+    from surgvlp_fast.training.checkpoint import CheckpointError
+
     tokenizer = load_tokenizer(tokenizer_path(cfg))
-    trainer = Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume)
     try:
-        status = trainer.train()
-    finally:
-        trainer.close()
-        shutdown()
+        trainer = Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume)
+        try:
+            status = trainer.train()
+        finally:
+            trainer.close()
+            shutdown()
+    except CheckpointError as err:   # disk full, an unreadable checkpoint: one line, the earlier ones intact
+        if args.debug or os.environ.get("SURGVLP_FAST_DEBUG") == "1":
+            raise
+        print(f"surgvlp-fast train: {err}", file=sys.stderr)
+        return 1
     if status == "finished" and trainer.env.is_main:
         open(os.path.join(args.work_dir, "DONE"), "w").close()
     print(status)

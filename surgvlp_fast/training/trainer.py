@@ -27,7 +27,7 @@ from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.pretrain.build import TrainingData
 from surgvlp_fast.pretrain.levels import LEVELS as LEVEL_TABLE
-from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, SkipCorrupt, _CollateWithSkips
+from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, SkipCorrupt, WorkerInit, _CollateWithSkips
 from surgvlp_fast.training.distributed import DistEnv, init_process_group, pick_device, read_env
 from surgvlp_fast.training.logs import RunLog
 from surgvlp_fast.training.schedule import cosine_with_warmup, epoch_plan, total_steps
@@ -47,6 +47,7 @@ class Progress:
     step: int = 0                            # optimizer steps done in the whole run
     skipped_samples: int = 0
     skipped_steps: int = 0
+    failed_evals: int = 0                    # evaluation protocols that failed (eval.on_error: continue)
 
 
 class Trainer:
@@ -74,6 +75,8 @@ class Trainer:
         self.streams = {lv: self._stream(lv, data.train[lv], getattr(cfg.data, lv).batch_size, index)
                         for index, lv in enumerate(self.levels)}
         self.lengths = {lv: len(s) for lv, s in self.streams.items()}
+        self._resumed_plan = None                 # (epoch, plan) of an epoch resumed on another world
+        self._schedule_base = None                # (epoch, steps before it) once resumed on another world
         self.objective = objective if objective is not None else default_objective(cfg)
         self.eval_hook = eval_hook if eval_hook is not None else default_eval_hook(cfg)
 
@@ -99,6 +102,9 @@ class Trainer:
 
     def _schedule_length(self) -> int:
         cfg, sched = self.cfg, self.cfg.schedule
+        if self._schedule_base is not None and cfg.optim.total_steps == "real":   # resumed on another world
+            epoch, before = self._schedule_base
+            return before + sum(len(self.plan(e)) for e in range(epoch, cfg.train.epochs))
         return total_steps(cfg.train.epochs, self.lengths, sched.mode, sched.every, sched.batches,
                            cfg.train.accumulate, cfg.optim.total_steps)
 
@@ -118,6 +124,8 @@ class Trainer:
                            worker_init=self.data.worker_init)
 
     def plan(self, epoch: int) -> list[tuple[str, int]]:
+        if self._resumed_plan is not None and self._resumed_plan[0] == epoch:
+            return self._resumed_plan[1]
         s = self.cfg.schedule
         return epoch_plan(epoch, self.lengths, s.mode, s.every, s.batches, self.cfg.train.accumulate)
 
@@ -308,7 +316,7 @@ class Trainer:
             loader = torch.utils.data.DataLoader(
                 SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
                 batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
-                num_workers=self.cfg.data.num_workers, worker_init_fn=self.data.worker_init,
+                num_workers=self.cfg.data.num_workers, worker_init_fn=WorkerInit(self.data.worker_init),
                 generator=torch.Generator().manual_seed(self.cfg.seed))
             generator = torch.Generator().manual_seed(self.cfg.seed)
             total, count = torch.zeros((), device=self.device), 0
@@ -328,11 +336,38 @@ class Trainer:
             if val is not None:
                 self.log.record("val", self.progress.step, {"loss": val}, epoch=epoch)
                 self.log.line(f"epoch {epoch} validation loss {val:.5f}")
+
+    def evaluate(self, epoch: int) -> None:
+        """The evaluation hook, when due after `epoch` (called after the epoch's checkpoint). A
+        failing protocol is logged with its message and counted (progress.failed_evals) and the run
+        goes on; `eval.on_error: stop` re-raises it."""
         every = self.cfg.eval.every_epochs
-        if self.eval_hook is not None and every and (epoch + 1) % every == 0:
-            metrics = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device)   # on every rank
+        if self.eval_hook is None or not every or (epoch + 1) % every:
+            return
+        from surgvlp_fast.evaluation.runner import EvaluationFailed
+
+        try:
+            metrics, failures = self.eval_hook(self.model, self.tokenizer, self.cfg, self.device), {}   # every rank
+        except EvaluationFailed as err:
+            metrics, failures, error = err.metrics, err.failures, err
+        except Exception as err:   # noqa: BLE001 - a hook's failure must not cost the training run
+            metrics, failures, error = {}, {"evaluation": f"{type(err).__name__}: {err}"}, err
+        finally:
+            self.ddp.train()
+        if metrics:
             self.log.record("eval", self.progress.step, metrics, epoch=epoch)
             self.log.line(f"epoch {epoch} evaluation: {metrics}")
+        for name, message in failures.items():
+            self.progress.failed_evals += 1
+            self.log.line(f"rank {self.env.rank}: epoch {epoch} evaluation of {name} failed: {message}")
+        if self.cfg.eval.on_error == "stop" and self._any_rank(bool(failures)):
+            raise error if failures else RuntimeError("evaluation failed on another rank (eval.on_error: stop)")
+
+    def _any_rank(self, flag: bool) -> bool:
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        if self.env.distributed:
+            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
 
     def train(self, max_steps: int | None = None) -> str:
         """Train to the end of the configured epochs, a stop signal, train.max_steps or this call's
@@ -347,29 +382,25 @@ class Trainer:
         self._call_max_steps = max_steps
         try:
             while self.progress.epoch < self.cfg.train.epochs:
-                if not self.train_epoch(self.progress.epoch):
+                epoch = self.progress.epoch
+                if not self.train_epoch(epoch):
                     return "stopped"
-                self.end_of_epoch(self.progress.epoch)
+                self.end_of_epoch(epoch)
                 self.progress.epoch += 1
                 self.progress.epoch_step = 0
                 every = self.cfg.checkpoint.every_epochs
                 if (every and self.progress.epoch % every == 0) or self.progress.epoch == self.cfg.train.epochs:
-                    self.save_checkpoint()
+                    self.save_checkpoint()   # before the evaluation: a failing or killed evaluation costs no training
+                self.evaluate(epoch)
             self.log.line(f"finished: {self.progress.step} steps, {self.progress.skipped_samples} corrupt samples "
-                          f"skipped, {self.progress.skipped_steps} non-finite steps skipped")
+                          f"skipped, {self.progress.skipped_steps} non-finite steps skipped, "
+                          f"{self.progress.failed_evals} evaluations failed")
             return "finished"
         finally:
             self._call_max_steps = None
             for name, handler in previous.items():
                 signal.signal(getattr(signal, name), handler)
-            self._end_bar()
-
-    def _end_bar(self) -> None:
-        # RunLog has no public way to end the bar alone; the next call starts a fresh one
-        bar = getattr(self.log, "_bar", None)
-        if bar is not None:
-            bar.close()
-            self.log._bar = None
+            self.log.end_bar()
 
     def close(self) -> None:
         """Close the run log (progress bar, TensorBoard writer)."""
@@ -410,43 +441,135 @@ class Trainer:
         else:
             per_rank = [local]
         p = self.progress
+        schedule = {"lengths": self.lengths, "plan": [list(s) for s in self.plan(p.epoch)],
+                    "base": list(self._schedule_base) if self._schedule_base else None}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "progress": {"epoch": p.epoch, "epoch_step": p.epoch_step, "step": p.step,
-                             "skipped_samples": p.skipped_samples, "skipped_steps": p.skipped_steps},
-                "ranks": per_rank, "world_size": self.env.world_size, "method": self.cfg.method}
+                             "skipped_samples": p.skipped_samples, "skipped_steps": p.skipped_steps,
+                             "failed_evals": p.failed_evals},
+                "schedule": schedule, "ranks": per_rank, "world_size": self.env.world_size, "method": self.cfg.method}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["world_size"] != self.env.world_size:
-            raise RuntimeError(f"the checkpoint was written by {state['world_size']} processes, this run has "
-                               f"{self.env.world_size}: an exact resume needs the same number")
+        """Restore a checkpoint. Written by the same world (number of processes, per-process batch
+        sizes): everything comes back and the run goes on bit for bit. Written by another world: see
+        `_continue_on_this_world`."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         p = state["progress"]
-        self.progress = Progress(p["epoch"], p["epoch_step"], p["step"], p["skipped_samples"], p["skipped_steps"])
-        mine = state["ranks"][self.env.rank]
-        self.set_rng_state(mine["rng"])
-        for level, stream_state in mine["streams"].items():
-            self.streams[level].load_state_dict(stream_state)
+        self.progress = Progress(p["epoch"], p["epoch_step"], p["step"], p["skipped_samples"], p["skipped_steps"],
+                                 p.get("failed_evals", 0))
+        schedule = state.get("schedule") or {}
+        if schedule.get("base"):
+            self._schedule_base = tuple(schedule["base"])
+        streams = state["ranks"][0]["streams"]
+        same_world = state["world_size"] == self.env.world_size and all(
+            streams[lv].get("batch_size", self.streams[lv].sampler.batch_size) == self.streams[lv].sampler.batch_size
+            for lv in self.streams)
+        if same_world:
+            if schedule.get("plan") is not None and self._schedule_base is not None:
+                self._resumed_plan = (self.progress.epoch, [tuple(s) for s in schedule["plan"]])
+            mine = state["ranks"][self.env.rank]
+            self.set_rng_state(mine["rng"])
+            for level, stream_state in mine["streams"].items():
+                self.streams[level].load_state_dict(stream_state)
+        else:
+            self._continue_on_this_world(state, schedule)
+        self.total_steps = self._schedule_length()
+
+    def _continue_on_this_world(self, state: dict, schedule: dict) -> None:
+        """Resume a checkpoint of another world (other number of processes or per-process batch
+        size). Every level stream goes on from the global position of its pass (the rest of the pass
+        dealt out over this world's ranks: nothing repeated or skipped); the rest of the current
+        epoch is re-planned from what the streams have left; every rank re-seeds its RNG streams from
+        (seed, rank, step): `reseed`. The cosine schedule is laid over the steps that now remain."""
+        ranks = state["ranks"]
+        for level, stream in self.streams.items():
+            positions = {(r["streams"][level]["epoch"], r["streams"][level].get("position")) for r in ranks}
+            if len(positions) != 1 or None in {pos for _, pos in positions}:
+                raise ckpt.CheckpointError(f"the checkpoint's {level} stream positions differ between ranks "
+                                           f"({sorted(positions)}) or are missing: it cannot move to another world")
+            stream.load_state_dict(ranks[0]["streams"][level])
+        self.reseed(self.progress.step)
+        p = self.progress
+        old_lengths = schedule.get("lengths")
+        old_plan = [tuple(s) for s in schedule["plan"]] if schedule.get("plan") else None
+        if old_plan is None:
+            if old_lengths is None:
+                raise ckpt.CheckpointError("the checkpoint predates resuming on another world (no schedule entry)")
+            sc = self.cfg.schedule
+            old_plan = epoch_plan(p.epoch, old_lengths, sc.mode, sc.every, sc.batches, self.cfg.train.accumulate)
+        self._resumed_plan = (p.epoch, old_plan[:p.epoch_step] + self._rest_of_epoch(p.epoch, old_plan, p.epoch_step))
+        self._schedule_base = (p.epoch, p.step - p.epoch_step)
+        self.log.line(f"resuming a checkpoint of {state['world_size']} process(es) on {self.env.world_size}: "
+                      + ", ".join(f"{lv} pass {st.sampler.epoch} from sample {st.sampler.offset} of {len(st.dataset)}"
+                                  for lv, st in self.streams.items())
+                      + f"; {len(self._resumed_plan[1]) - p.epoch_step} steps left in epoch {p.epoch}; "
+                      "RNG streams re-seeded from (seed, rank, step)")
+
+    def _rest_of_epoch(self, epoch: int, old_plan: list, done: int) -> list[tuple[str, int]]:
+        """The steps left in `epoch` on this world, from what each level stream has left of its pass."""
+        sc, acc = self.cfg.schedule, self.cfg.train.accumulate
+        anchor, others = self.levels[0], self.levels[1:]
+        left = {lv: self.streams[lv].remaining() for lv in self.levels}
+        finished = {lv for lv in self.levels if not any(level == lv for level, _ in old_plan[done:])}
+        runs = []
+        if sc.mode == "epoch":
+            runs.append((anchor, left[anchor] if anchor not in finished else 0))
+            runs += [(lv, left[lv]) for lv in others if epoch != 0 and epoch % sc.every[lv] == 0 and lv not in finished]
+        else:   # batch: the other levels' batches of the round under way, then rounds over what the anchor has left
+            for level, n in old_plan[done:]:
+                if level == anchor:
+                    break
+                runs.append((level, n))
+            remaining = left[anchor] if anchor not in finished else 0
+            while remaining > 0:
+                take = min(sc.batches[anchor], remaining)
+                runs.append((anchor, take))
+                remaining -= take
+                runs += [(lv, sc.batches[lv]) for lv in others]
+        steps = []
+        for level, n in runs:
+            full, rest = divmod(n, acc)
+            steps += [(level, acc)] * full + ([(level, rest)] if rest else [])
+        return steps
+
+    def reseed(self, step: int) -> None:
+        """The RNG streams of a rank resumed on another world: Python, NumPy and torch from
+        seed·1000 + rank + 1000003·(step + 1), the augmentation generator from
+        seed·7919 + rank + 1000003·(step + 1)."""
+        shift = 1_000_003 * (step + 1)
+        seed_everything(self.cfg.seed * 1000 + self.env.rank + shift)
+        self.view_generator.manual_seed(self.cfg.seed * 7919 + self.env.rank + shift)
 
     def save_checkpoint(self) -> None:
+        """Write the checkpoint of this step (main rank). A failed write (disk full, ...) leaves the
+        earlier checkpoints intact and stops the run on every rank with a CheckpointError."""
         state = self.state_dict()   # a collective: every rank takes part
+        failure = None
         if self.env.is_main:
             path = ckpt.checkpoint_path(self.work_dir, self.progress.step)
-            ckpt.atomic_save(state, path)
-            ckpt.prune(self.work_dir, self.cfg.checkpoint.keep_last)
-            self.log.line(f"checkpoint {path}")
-        if self.env.distributed:
-            dist.barrier()
+            try:
+                ckpt.atomic_save(state, path)
+            except ckpt.CheckpointError as err:
+                failure = err
+                self.log.line(str(err))
+            else:
+                ckpt.prune(self.work_dir, self.cfg.checkpoint.keep_last)
+                self.log.line(f"checkpoint {path}")
+        if self._any_rank(failure is not None):   # also the barrier: every rank waits for the write
+            raise failure or ckpt.CheckpointError("the main rank could not write the checkpoint (see its log.txt)")
 
     def resume(self) -> bool:
-        path = ckpt.latest_checkpoint(self.work_dir)
-        if path is None:
+        """Load the newest checkpoint that reads (an unreadable newer one is logged and passed over)."""
+        found = ckpt.load_latest(self.work_dir, log=self.log.line)
+        if found is None:
             self.log.line(f"--resume: no checkpoint in {ckpt.checkpoint_dir(self.work_dir)}, starting afresh")
             return False
-        self.load_state_dict(ckpt.load_checkpoint(path))
+        path, state = found
+        self.load_state_dict(state)
         self.log.line(f"resumed from {path}: epoch {self.progress.epoch}, step {self.progress.step}")
         return True
 

@@ -2,7 +2,9 @@
 
 Run as a script, it trains (one process, or one of several under torchrun):
     python tests/training/training_toy.py WORK_DIR --tokenizer DIR [--resume] [--pure] [--slow SECONDS]
-        [--levels clip,keystep,video] [key=value overrides]
+        [--levels clip,keystep,video] [--record DIR] [key=value overrides]
+
+--record DIR: every sample served is appended as "level pass index" to DIR/<pid>.txt.
 """
 import os
 import sys
@@ -48,14 +50,21 @@ class ToyLevelDataset(torch.utils.data.Dataset):
     """Deterministic per index, plus one draw from the global torch RNG (as real datasets do)."""
 
     def __init__(self, level: str, size: int, frames: int = 2, side: int = 32, corrupt=(), slow: float = 0.0,
-                 global_rng: bool = True):
+                 global_rng: bool = True, record: str | None = None):
         self.level, self.size, self.frames, self.side = level, size, frames, side
-        self.corrupt, self.slow, self.global_rng = set(corrupt), slow, global_rng
+        self.corrupt, self.slow, self.global_rng, self.record = set(corrupt), slow, global_rng, record
+        self.epoch = 0
 
     def __len__(self):
         return self.size
 
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
     def __getitem__(self, index):
+        if self.record:
+            with open(os.path.join(self.record, f"{os.getpid()}.txt"), "a") as f:
+                f.write(f"{self.level} {self.epoch} {index}\n")
         if self.slow:
             time.sleep(self.slow)
         if index in self.corrupt:
@@ -142,13 +151,13 @@ def tiny_overrides(tokenizer_dir: str, levels=("clip",)) -> list[str]:
     return out
 
 
-def toy_data(tokenizer, levels=("clip",), sizes=None, corrupt=(), slow=0.0, val=False, global_rng=True):
+def toy_data(tokenizer, levels=("clip",), sizes=None, corrupt=(), slow=0.0, val=False, global_rng=True, record=None):
     from surgvlp_fast.training.trainer import TrainingData
 
     sizes = sizes or {"clip": 10, "keystep": 6, "video": 5}
     collate = Collate(tokenizer)
     return TrainingData(train={lv: ToyLevelDataset(lv, sizes[lv], corrupt=corrupt if lv == "clip" else (), slow=slow,
-                                                   global_rng=global_rng) for lv in levels},
+                                                   global_rng=global_rng, record=record) for lv in levels},
                         collate={lv: collate for lv in (*levels, "val")}, make_views=make_views,
                         val=ToyLevelDataset("clip", 6) if val else None, corrupt_errors=(ToyCorrupt,),
                         tokenizer=tokenizer)
@@ -164,13 +173,14 @@ def main(argv):
     levels = rest[rest.index("--levels") + 1].split(",") if "--levels" in rest else ["clip"]
     pure = "--pure" in rest   # no per-rank randomness in the data: 1 and 2 processes see the same samples
     sizes = {"clip": 8, "keystep": 6, "video": 4}
-    with_value = {"--slow", "--levels", "--tokenizer"}
+    record = rest[rest.index("--record") + 1] if "--record" in rest else None
+    with_value = {"--slow", "--levels", "--tokenizer", "--record"}
     overrides = [a for i, a in enumerate(rest) if a not in (*with_value, "--resume", "--pure")
                  and (i == 0 or rest[i - 1] not in with_value)]
     tok_dir = rest[rest.index("--tokenizer") + 1]   # made once beforehand: WordPiece training is not deterministic
     cfg = load_config(None, tiny_overrides(tok_dir, levels) + overrides)
     tokenizer = load_tokenizer(tok_dir)
-    trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure), objective=ToyObjective(), resume=resume)
+    trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure, record=record), objective=ToyObjective(), resume=resume)
     with trainer:
         print(trainer.train())
 
