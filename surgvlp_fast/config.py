@@ -138,7 +138,6 @@ class EvalConfig:
     data_root: str = ""                # "" = data.root
     options: dict[str, Scalar] = field(default_factory=dict)
     on_error: Literal["continue", "stop"] = "continue"   # a failing protocol is logged and counted; stop: re-raised
-    on_error: Literal["continue", "stop"] = "continue"   # a failing protocol is logged and counted; stop: re-raised
 
 
 @dataclass
