@@ -40,11 +40,21 @@ def atomic_save(obj, path: str, opener=open) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:   # torch.save reports a failed write as RuntimeError
-        raise CheckpointError(f"cannot write the checkpoint {path}: {err}; the earlier checkpoints are "
-                              "intact (free some space and resume with --resume)") from err
+        raise CheckpointError(f"cannot write the checkpoint {path}: {_root_cause(err)}; the earlier checkpoints "
+                              "are intact (free some space and resume with --resume)") from err
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _root_cause(err: BaseException) -> str:
+    """The OSError behind torch.save's RuntimeError ("unexpected pos ...") when there is one."""
+    seen = err
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is not None:
+        return f"{seen.strerror or seen}" + (f" ({seen.filename})" if seen.filename else "")
+    return str(err)
 
 
 def list_checkpoints(work_dir: str) -> list[str]:
