@@ -170,15 +170,24 @@ def sidecar_path(path: str) -> str:
 
 
 def _load(path: str, cache: str, stat) -> VideoIndex | None:
+    """The cached index when it reads, has this layout, is consistent and matches the file; else
+    None (the caller rescans and rewrites it): a truncated, older or foreign cache is never an error."""
     try:
-        with np.load(cache) as arrays:
+        with np.load(cache) as arrays:   # allow_pickle=False: object arrays are refused
             if int(arrays["version"]) != INDEX_VERSION:
                 return None
             index = VideoIndex.from_arrays(arrays)
-    except Exception:  # missing, unreadable or foreign file: rebuild it
+    except Exception:  # missing, cut short, another layout or a foreign file: rebuild it
         return None
     fresh = (index.file_size, index.file_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-    return index if fresh else None
+    return index if fresh and _consistent(index) else None
+
+
+def _consistent(index: VideoIndex) -> bool:
+    pts = index.pts
+    return (pts.ndim == 1 and len(pts) > 0 and index.keyframe.shape == pts.shape and bool(index.keyframe.any())
+            and bool(np.all(pts[1:] > pts[:-1])) and index.time_base[0] > 0 and index.time_base[1] > 0
+            and index.last_duration > 0 and index.width > 0 and index.height > 0)
 
 
 def publish(tmp: str, final: str) -> None:
