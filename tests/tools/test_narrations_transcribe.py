@@ -1,8 +1,8 @@
 """`surgvlp-fast narrations transcribe`: audio read with FFmpeg (PyAV), real speech recognised by
 pocketsphinx, and the Whisper path (transformers) on a tiny random model built here.
 
-Needs espeak-ng (Debian) and pocketsphinx (PyPI): without them these tests fail, they do not skip."""
-import importlib.util
+Needs espeak-ng (Debian), pocketsphinx and faster-whisper (PyPI): without them these tests fail, they do
+not skip."""
 import os
 
 import numpy as np
@@ -123,6 +123,23 @@ def test_whisper_batched_windows(whisper_dir, tmp_path, capsys):
     assert all(t == t.lower() and t.strip() for t in table.text)
 
 
+def test_faster_whisper_on_the_tiny_model_converted(whisper_dir, tmp_path):
+    """The same tiny Whisper converted to CTranslate2 (ctranslate2's converter), through the CLI."""
+    from ctranslate2.converters import TransformersConverter
+
+    ct2 = str(tmp_path / "ct2")
+    TransformersConverter(whisper_dir, copy_files=["tokenizer.json"]).convert(ct2)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    silent_lecture(videos / "lec.mp4", 40.0, tone_hz=300)
+    out = tmp_path / "whisper_narration_texts"
+    assert cli.main(["narrations", "transcribe", str(videos), str(out), "--engine", "faster-whisper", "--model", ct2,
+                     "--device", "cpu", "--language", "en", "--no-progress"]) == 0
+    table = read_timed_csv(str(out / "lec.csv"))
+    assert len(table) >= 1 and (table.start <= table.end).all() and (table.end <= 40.0 + 0.05).all()
+    assert all(t == t.lower() and t.strip() for t in table.text)
+
+
 def test_engine_option_errors(tmp_path, capsys):
     with pytest.raises(EngineError, match="--model, --batch-size apply to the whisper engines"):
         make_engine("pocketsphinx", model="x", batch_size=2)
@@ -130,12 +147,10 @@ def test_engine_option_errors(tmp_path, capsys):
         make_engine("whisper")
     with pytest.raises(EngineError, match="does not exist"):
         make_engine("whisper", model=str(tmp_path / "nothing"))
-    if importlib.util.find_spec("faster_whisper") is None:
-        with pytest.raises(EngineError, match="needs the 'faster-whisper' package"):
-            make_engine("faster-whisper", model=str(tmp_path))
-    else:
-        with pytest.raises(EngineError, match="does not exist"):
-            make_engine("faster-whisper", model=str(tmp_path / "nothing"))
+    with pytest.raises(EngineError, match="does not exist"):
+        make_engine("faster-whisper", model=str(tmp_path / "nothing"))
+    with pytest.raises(EngineError, match="--batch-size and --max-new-tokens apply to the whisper engine"):
+        make_engine("faster-whisper", model=str(tmp_path), batch_size=2)
     (tmp_path / "videos").mkdir()
     assert cli.main(["narrations", "transcribe", str(tmp_path / "videos"), str(tmp_path / "out"),
                      "--engine", "pocketsphinx", "--model", "m"]) == 1

@@ -165,8 +165,11 @@ class FasterWhisperEngine:
         self.language = language
 
     def transcribe(self, samples: np.ndarray) -> list[Sentence]:
+        """Its segments, cut to the audio (the last window is padded, and stamps can land in the padding)."""
+        duration = len(samples) / SAMPLE_RATE
         segments, _ = self.model.transcribe(samples, language=self.language)
-        return [Sentence(s.start, max(s.start, s.end), s.text.strip()) for s in segments if s.text.strip()]
+        return [Sentence(s.start, min(max(s.start, s.end), duration), s.text.strip())
+                for s in segments if s.text.strip() and s.start < duration]
 
 
 def make_engine(engine: str, model: str | None = None, batch_size: int | None = None, device: str | None = None,
