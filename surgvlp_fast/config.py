@@ -112,6 +112,7 @@ class TrainConfig:
     grad_scaler: bool = True           # with fp16 (reference: no scaler, §8.12)
     accumulate: int = 1                # micro-batches per optimizer step
     nonfinite: Literal["stop", "skip"] = "stop"
+    compile: bool = False              # torch.compile (inductor) the model and the objective; off until measured on a GPU
     log_every: int = 1
     max_steps: int = 0                 # stop after this many optimizer steps (0 = all); the schedule is unchanged
     progress_bar: bool = True

@@ -79,6 +79,10 @@ class Trainer:
         self._schedule_base = None                # (epoch, steps before it) once resumed on another world
         self.objective = objective if objective is not None else default_objective(cfg)
         self.eval_hook = eval_hook if eval_hook is not None else default_eval_hook(cfg)
+        self._score = {lv: getattr(self.objective, lv) for lv in LEVELS if hasattr(self.objective, lv)}
+        if cfg.train.compile:    # the model and each level's objective through torch.compile (inductor)
+            self.ddp = torch.compile(self.ddp)
+            self._score = {lv: torch.compile(fn) for lv, fn in self._score.items()}
 
         self.precision = resolve_precision(cfg.train.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16" and cfg.train.grad_scaler)
@@ -158,7 +162,7 @@ class Trainer:
                                step_mask=step_mask)
 
     def forward_loss(self, level: str, batch: dict, generator: torch.Generator):
-        loss, terms = getattr(self.objective, level)(self.embed(level, batch, generator))
+        loss, terms = self._score[level](self.embed(level, batch, generator))
         return loss, terms
 
     def train_step(self, level: str, n_micro: int) -> dict:
