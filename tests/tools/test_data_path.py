@@ -1,7 +1,9 @@
 """The whole path of docs/data.md once: lecture videos with spoken narration -> narration CSVs
 (pocketsphinx) -> knowledge augmentation (a chat-completions server on 127.0.0.1) -> splits ->
-validate-data -> a few training steps of SurgVLP, HecVL and PeskaVLP on the result."""
+validate-data -> a few training steps of SurgVLP, HecVL and PeskaVLP on the result -> pseudo-steps
+assigned again with the trained text encoder."""
 import csv
+import glob
 import json
 import os
 
@@ -77,3 +79,14 @@ def test_videos_to_training(tiny_world, tmp_path, capsys):
         assert losses and all(loss == loss for loss in losses)
         levels = {r["level"] for r in records if r["kind"] == "train"}
         assert levels == ({"clip"} if method == "surgvlp" else {"clip", "keystep", "video"}), levels
+
+    # 7. the pseudo-steps assigned again with the text encoder just trained (answers from the cache)
+    checkpoint = sorted(glob.glob(str(tmp_path / "peskavlp" / "checkpoints" / "step*.pt")))[-1]
+    assert cli.main(["augment-texts", data, "--llm", server.url, "--model", "tiny-llm", "--tasks", "recipe",
+                     "--retries", "0", "--embedder", checkpoint, "--no-progress"]) == 0
+    with open(os.path.join(data, "knowledge_base", "pseudo_steps.csv"), newline="") as f:
+        steps = {(r["video_id"], r["pseudo_step"]) for r in csv.DictReader(f)}
+    for video_id in KEEP:
+        with open(os.path.join(data, "aws_narration_texts", f"{video_id}.csv"), newline="") as f:
+            assert all((video_id, r["pseudo_step"]) in steps for r in csv.DictReader(f))
+    assert cli.main(["validate-data", data]) == 0
