@@ -98,6 +98,9 @@ class WhisperEngine:
             if self.multilingual else {}
         tokenizer = self.processor.tokenizer
         self.timestamp_begin = tokenizer.convert_tokens_to_ids("<|0.00|>")
+        if self.timestamp_begin in (None, tokenizer.unk_token_id):
+            raise EngineError(f"{model_dir}: the tokenizer has no timestamp tokens (<|0.00|> ...); "
+                              "save it again with a recent transformers")
         self.special_ids = set(tokenizer.all_special_ids)
         self.time_precision = WHISPER_WINDOW_S / (self.model.config.max_source_positions)
 
