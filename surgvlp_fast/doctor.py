@@ -1,11 +1,19 @@
-"""`surgvlp-fast doctor`: what was built and what was found on this machine."""
+"""`surgvlp-fast doctor`: what was built and what was found on this machine.
+
+`--kernels`: every Triton kernel variant the dispatcher can launch, compiled ahead of time for
+sm_90a and sm_80 (no GPU needed), with its registers, spills and shared memory; exit 1 on a
+compile error or a spilling variant.
+"""
 import importlib
 import os
 import shutil
+import subprocess
+import sys
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument("--kernels", action="store_true",
+                        help="compile every Triton kernel variant for sm_90a and sm_80 and report its resources")
 
 
 def _version(module_name):
@@ -45,7 +53,15 @@ def report() -> list[tuple[str, str]]:
     return rows
 
 
+def kernels_report() -> int:
+    """Prints the ahead-of-time compile report; its exit status (1: an error or a spill)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # the interpreter compiles nothing
+    return subprocess.run([sys.executable, "-m", "surgvlp_fast.losses.triton_aot"], env=env).returncode
+
+
 def run(args):
+    if args.kernels:
+        return kernels_report()
     rows = report()
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -12,7 +12,13 @@ import triton.language as tl
 
 from surgvlp_fast.losses.softdtw_reference import BIG
 
-BLOCK_B = 16
+BLOCK_B = 16      # samples per program, one per lane
+
+
+def launch_options(dtype: torch.dtype) -> dict:
+    """Launch options per dtype, checked spill-free on sm_90a / sm_80 by triton_aot.py: in float64
+    ptxas's own choice (128 registers at 4 warps) spilled 4-8 bytes on sm_80; up to 255 allowed, none."""
+    return {"num_warps": 4, **({"maxnreg": 255} if dtype == torch.float64 else {})}
 GAP_CAP = tl.constexpr(1e30)
 BIG_BORDER = tl.constexpr(BIG)  # the table's border (FLT_MAX)
 
@@ -137,7 +143,7 @@ def forward(cost: torch.Tensor, lengths: torch.Tensor, gamma: float, softmin: st
     _soft_dtw_forward_kernel[grid](cost, lengths, values, grads if need_grad else values, gamma_tensor,
                                    batch, frames, steps, REVERSE=bool(reverse), STANDARD=softmin == "standard",
                                    NEED_GRAD=bool(need_grad), BLOCK_B=BLOCK_B,
-                                   BLOCK_N=triton.next_power_of_2(steps + 1))
+                                   BLOCK_N=triton.next_power_of_2(steps + 1), **launch_options(cost.dtype))
     return values, grads
 
 
@@ -147,5 +153,5 @@ def backward(local_grads: torch.Tensor, lengths: torch.Tensor, grad_values: torc
     grid = (triton.cdiv(batch, BLOCK_B),)
     _soft_dtw_backward_kernel[grid](local_grads, lengths, grad_values, grad_cost, batch, frames, steps,
                                     REVERSE=bool(reverse), BLOCK_B=BLOCK_B,
-                                    BLOCK_N=triton.next_power_of_2(steps + 1))
+                                    BLOCK_N=triton.next_power_of_2(steps + 1), **launch_options(local_grads.dtype))
     return grad_cost

@@ -15,10 +15,9 @@ import torch
 import triton
 import triton.language as tl
 
+from surgvlp_fast.losses.fused import compute_dtype, group_columns
+
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-# Tile sizes: modest on a GPU (d up to 1024 streams through BLOCK_D); in the interpreter, where
-# every tile operation costs about the same whatever its size, few tiles.
-BLOCK_M, BLOCK_N, BLOCK_D = (32, 32, 32) if _INTERPRET else (64, 64, 32)
 
 
 @triton.jit
@@ -123,28 +122,46 @@ def _backward_kernel(x_ptr, y_ptr, excl_ptr, row_lse_ptr, grad_row_ptr, col_lse_
             tl.store(out, acc + scale * tl.dot(p, src, out_dtype=ACC), mask=out_mask)
 
 
-def _check(x, y, exclude):
-    for name, t in (("x", x), ("y", y)):
-        if t.dim() != 2 or not t.is_contiguous() or t.numel() == 0:
-            raise ValueError(f"triton lse: {name} must be a non-empty contiguous 2-D tensor, got {tuple(t.shape)}")
-    if x.dtype != y.dtype or x.device != y.device or x.shape[1] != y.shape[1]:
-        raise ValueError(f"triton lse: x {x.dtype} {tuple(x.shape)} on {x.device} and y {y.dtype} "
-                         f"{tuple(y.shape)} on {y.device} do not match")
-    if exclude is not None and (exclude.dtype != torch.int64 or exclude.shape != (x.shape[0],)):
-        raise ValueError("triton lse: exclude must be an int64 vector with one entry per row")
+# Tile sizes and warps per kernel and input dtype, on a GPU (the interpreter, where every tile
+# operation costs about the same whatever its size, takes few large tiles). Chosen so that no
+# variant spills registers on sm_90a or sm_80: `surgvlp-fast doctor --kernels` compiles every
+# variant ahead of time and reports registers, spills and shared memory (triton_aot.py).
+_GPU_CONFIG = {
+    # (kernel, dtype group): (BLOCK_M, BLOCK_N, BLOCK_D, num_warps). Measured (ptxas -v, sm_90a /
+    # sm_80): 64 × 64 × 32 at 4 warps spilled 28-136 bytes per thread in every float32 variant and
+    # 32 × 32 × 16 spilled 16 bytes in float64; these use at most 192 (float32) and 128 registers.
+    ("forward", "half"): (64, 64, 32, 4),
+    ("forward", "float32"): (64, 64, 16, 8),
+    ("forward", "float64"): (32, 32, 8, 4),
+    ("backward", "half"): (64, 64, 32, 4),
+    ("backward", "float32"): (64, 32, 16, 4),
+    ("backward", "float64"): (32, 32, 8, 4),
+}
+_INTERPRETER_CONFIG = (32, 32, 32, 4)
 
 
-def _types(x):
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
-    upcast = _INTERPRET or x.dtype == acc        # the interpreter's bf16 dot is wrong: compute in fp32
-    return acc, (tl.float64 if acc == torch.float64 else tl.float32), upcast
+def launch_config(kernel: str, dtype: torch.dtype) -> tuple:
+    """(BLOCK_M, BLOCK_N, BLOCK_D, num_warps) of `kernel` ("forward" | "backward") for `dtype` inputs."""
+    if _INTERPRET:
+        return _INTERPRETER_CONFIG
+    group = {torch.float64: "float64", torch.float32: "float32"}.get(dtype, "half")
+    return _GPU_CONFIG[(kernel, group)]
+
+
+def kernel_types(dtype: torch.dtype):
+    """(accumulation torch dtype, its tl dtype, UPCAST): the dtype rule of fused.compute_dtype;
+    half inputs go to tl.dot as they are (float32 accumulation), except under the interpreter,
+    whose bfloat16 dot is wrong."""
+    acc = compute_dtype(dtype)
+    return acc, (tl.float64 if acc == torch.float64 else tl.float32), _INTERPRET or dtype == acc
 
 
 def lse_forward(x, y, scale, group, want_row, want_col, exclude):
-    _check(x, y, exclude)
+    """Inputs: contiguous 2-D tensors of one dtype on one device (fused.py's op guarantees it)."""
     (R, D), C = x.shape, y.shape[0]
-    acc, tl_acc, upcast = _types(x)
-    blocks = triton.cdiv(R, BLOCK_M)
+    acc, tl_acc, upcast = kernel_types(x.dtype)
+    block_m, block_n, block_d, warps = launch_config("forward", x.dtype)
+    blocks = triton.cdiv(R, block_m)
     row_max = torch.empty(R if want_row else 1, device=x.device, dtype=acc)
     row_sum = torch.empty_like(row_max)
     part_max = torch.empty((blocks, C) if want_col else (1,), device=x.device, dtype=acc)
@@ -152,12 +169,12 @@ def lse_forward(x, y, scale, group, want_row, want_col, exclude):
     excl = exclude if exclude is not None else x       # any valid pointer when unused
     _forward_kernel[(blocks,)](x, y, excl, row_max, row_sum, part_max, part_sum, R, C, D, float(scale),
                                HAS_EXCLUDE=exclude is not None, WANT_ROW=want_row, WANT_COL=want_col,
-                               UPCAST=upcast, ACC=tl_acc, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
+                               UPCAST=upcast, ACC=tl_acc, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d,
+                               num_warps=warps)
     row_lse = _lse_from(row_max, row_sum) if want_row else row_max.new_empty(0)
     col_lse = row_max.new_empty(0)
     if want_col:
-        per_col = torch.logsumexp(_lse_from(part_max, part_sum), dim=0)
-        col_lse = per_col.view(C // group, group).logsumexp(1)
+        col_lse = group_columns(torch.logsumexp(_lse_from(part_max, part_sum), dim=0), group)
     return row_lse, col_lse
 
 
@@ -166,9 +183,9 @@ def _lse_from(run_max, run_sum):
 
 
 def lse_backward(x, y, scale, group, row_lse, col_lse, grad_row, grad_col, exclude):
-    _check(x, y, exclude)
     (R, D), C = x.shape, y.shape[0]
-    acc, tl_acc, upcast = _types(x)
+    acc, tl_acc, upcast = kernel_types(x.dtype)
+    block_m, block_n, block_d, warps = launch_config("backward", x.dtype)
     dx = torch.zeros(R, D, device=x.device, dtype=acc)
     dy = torch.zeros(C, D, device=x.device, dtype=acc)
     use_row, use_col = grad_row is not None, grad_col is not None
@@ -181,8 +198,8 @@ def lse_backward(x, y, scale, group, row_lse, col_lse, grad_row, grad_col, exclu
     grad_col = grad_col.to(acc).repeat_interleave(group) if use_col else dummy
     excl = exclude if exclude is not None else dummy
     common = dict(HAS_EXCLUDE=exclude is not None, USE_ROW=use_row, USE_COL=use_col, UPCAST=upcast, ACC=tl_acc,
-                  BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
-    for for_x, out, n, own, other in ((True, dx, R, BLOCK_M, BLOCK_N), (False, dy, C, BLOCK_N, BLOCK_M)):
+                  BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=warps)
+    for for_x, out, n, own, other in ((True, dx, R, block_m, block_n), (False, dy, C, block_n, block_m)):
         _backward_kernel[(triton.cdiv(n, own),)](x, y, excl, row_lse, grad_row, col_lse, grad_col, out, R, C, D,
                                                  float(scale), FOR_X=for_x, OWN_BLOCK=own, OTHER_BLOCK=other,
                                                  **common)
