@@ -133,3 +133,14 @@ def test_native_kernel_checks_its_inputs():
     outside, _ = kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, -5, 2, 60]))
     inside, _ = kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, -1, 2, -1]))
     torch.testing.assert_close(outside, inside)
+
+
+def test_auto_on_cuda_prefers_triton_over_cuda_cpp():
+    from surgvlp_fast.backends import resolve_backend
+
+    cuda = torch.device("cuda", 0)
+    pick = lambda **present: resolve_backend("auto", cuda, kernel="k", cpu=True, **present)  # noqa: E731
+    assert pick(triton=True, cuda=True) == "triton"
+    assert pick(triton=False, cuda=True) == "cuda"
+    assert pick(triton=False, cuda=False) == "reference"
+    assert resolve_backend("cuda", cuda, kernel="k", cpu=True, triton=True, cuda=True) == "cuda"   # by name
