@@ -41,7 +41,7 @@ def retrieval_segments(data_root: str, split: str = "splits/val.csv", levels=("c
         vid = video_id_of(name)
         for level in levels:
             table = read_timed_csv(os.path.join(data_root, TEXT_FOLDERS[sources[level]], f"{vid}.csv"),
-                                   allow_step=level == "phase")
+                                   sources[level])
             wanted[level] += [(name, float(s), float(e), t) for s, e, t in zip(table.start, table.end, table.text)]
     rng = np.random.default_rng(seed)
     for level, items in wanted.items():

@@ -23,6 +23,8 @@ The reference's quirks are fixed by default; each has the option that restores i
 |   leave the keystep)                                    |                                                |
 | video level: strided keystep subsample drops the tail   | step_subsample="even" -> "stride"              |
 | keystep text: configs always read `text` (augmented)    | keystep_text="text" (also "step", "random")    |
+| knowledge-augmented texts (PeskaVLP): abstract, anchor  | abstract_text="text" (also "original", "random"),|
+|   narration                                             | narration_text="text" (also "pseudo_step", ...)|
 """
 import os
 from collections import OrderedDict
@@ -35,9 +37,8 @@ from ..video import VideoError, open_video
 from . import recipes
 from .levels import LEVELS, Level
 from ..errors import CorruptVideoError, DataFormatError
-from .text_sources import LectureTexts, TextTable, overlapping_rows, read_split, video_id_of
+from .text_sources import ALTERNATIVE_COLUMN, LectureTexts, TextTable, overlapping_rows, read_split, video_id_of
 
-KEYSTEP_TEXTS = ("text", "step", "random")
 READER_CACHE = 16
 
 
@@ -117,6 +118,19 @@ class LectureDataset(Dataset):
     def sample(self, i: int, rng: np.random.Generator) -> dict:
         raise NotImplementedError
 
+    def _text_choice(self, option: str, choice: str, source: str) -> str:
+        """Check a `*_text` option: "text", the source's alternative column, or "random" (one of the two
+        per sample); every file of the source must have the column unless the choice is "text"."""
+        column = ALTERNATIVE_COLUMN[source]
+        if choice not in ("text", column, "random"):
+            raise ValueError(f"{option} must be one of {('text', column, 'random')}, got {choice!r}")
+        if choice != "text":
+            for table in self.texts[source].values():
+                if table.alternative is None:
+                    raise DataFormatError(table.path, f"no {column!r} column, needed by {option}={choice}: "
+                                                      f"run surgvlp-fast augment-texts or set {option}=text")
+        return choice
+
     def _window(self, start: float, end: float) -> tuple[float, float]:
         start, end = expand_min_time(float(start), float(end), self.min_time)
         return (int(start), int(end)) if self.truncate_times else (start, end)
@@ -135,8 +149,9 @@ class ClipLevelDataset(LectureDataset):
 
     def __init__(self, root, split=LEVELS["clip"].split, *, fps: float = 2.0, num_frames: int = 4, clip_min: int = 3,
                  clip_max: int = 5, num_candidates: int = 2, candidate_window: str = "clip",
-                 frame_pick: str = "centered", **options):
+                 frame_pick: str = "centered", narration_text: str = "text", **options):
         super().__init__(root, split, **options)
+        self.narration_text = self._text_choice("narration_text", narration_text, "aws")
         if candidate_window not in ("clip", "sentence"):
             raise ValueError(f"candidate_window must be 'clip' or 'sentence', got {candidate_window!r}")
         self.fps, self.num_frames, self.clip_min, self.clip_max = fps, num_frames, clip_min, clip_max
@@ -149,7 +164,7 @@ class ClipLevelDataset(LectureDataset):
         vid = self.video_ids[i]
         aws, whisper = self.texts["aws"][vid], self.texts["whisper"][vid]
         r = int(rng.integers(len(aws)))
-        anchor = aws.text[r]
+        anchor = pick_texts(aws, rng, self.narration_text)[r]
         s, e = self._window(aws.start[r], aws.end[r])
         video, clip = recipes.clip_frames(
             self.reader(i), rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
@@ -173,8 +188,7 @@ class KeystepLevelDataset(LectureDataset):
                  keystep_text: str = "text", child_order: str = "temporal", keystep_window: str = "keystep",
                  **options):
         super().__init__(root, split, **options)
-        if keystep_text not in KEYSTEP_TEXTS:
-            raise ValueError(f"keystep_text must be one of {KEYSTEP_TEXTS}, got {keystep_text!r}")
+        keystep_text = self._text_choice("keystep_text", keystep_text, "keystep")
         if child_order not in ("temporal", "random") or keystep_window not in ("keystep", "children"):
             raise ValueError("child_order must be 'temporal' or 'random', keystep_window 'keystep' or 'children'")
         self.num_children, self.num_frames, self.keystep_text = num_children, num_frames, keystep_text
@@ -187,7 +201,7 @@ class KeystepLevelDataset(LectureDataset):
         vid = self.video_ids[i]
         keysteps = self.texts["keystep"][vid]
         r = int(rng.integers(len(keysteps)))
-        parent = keystep_texts(keysteps, rng, self.keystep_text)[r]
+        parent = pick_texts(keysteps, rng, self.keystep_text)[r]
         s, e = self._window(keysteps.start[r], keysteps.end[r])
         pool = []  # (text, start, end) from both ASR sources
         for source in ("aws", "whisper"):
@@ -222,12 +236,14 @@ class VideoLevelDataset(LectureDataset):
     level = LEVELS["video"]
 
     def __init__(self, root, split=LEVELS["video"].split, *, num_steps: int = 8, num_frames: int = 64,
-                 keystep_text: str = "text", step_subsample: str = "even", **options):
+                 keystep_text: str = "text", abstract_text: str = "text", step_subsample: str = "even", **options):
         super().__init__(root, split, **options)
-        if keystep_text not in KEYSTEP_TEXTS or step_subsample not in ("even", "stride"):
-            raise ValueError(f"keystep_text must be one of {KEYSTEP_TEXTS}; step_subsample 'even' or 'stride'")
+        if step_subsample not in ("even", "stride"):
+            raise ValueError(f"step_subsample must be 'even' or 'stride', got {step_subsample!r}")
         self.num_steps, self.num_frames = num_steps, num_frames
-        self.keystep_text, self.step_subsample = keystep_text, step_subsample
+        self.keystep_text = self._text_choice("keystep_text", keystep_text, "keystep")
+        self.abstract_text = self._text_choice("abstract_text", abstract_text, "abstract")
+        self.step_subsample = step_subsample
         for vid in self.video_ids:
             for source in self.level.sources:
                 if len(self.texts[source][vid]) == 0:
@@ -236,8 +252,8 @@ class VideoLevelDataset(LectureDataset):
     def sample(self, i, rng):
         vid = self.video_ids[i]
         abstracts, keysteps = self.texts["abstract"][vid], self.texts["keystep"][vid]
-        parent = abstracts.text[int(rng.integers(len(abstracts)))]
-        texts = keystep_texts(keysteps, rng, self.keystep_text)
+        parent = pick_texts(abstracts, rng, self.abstract_text)[int(rng.integers(len(abstracts)))]
+        texts = pick_texts(keysteps, rng, self.keystep_text)
         picked, pos = subsample_steps(len(keysteps), self.num_steps, self.step_subsample)
         start, end = expand_min_time(float(keysteps.start[picked[0]]), float(keysteps.end[picked[-1]]), self.min_time)
         reader = self.reader(i)
@@ -248,14 +264,14 @@ class VideoLevelDataset(LectureDataset):
                 "pos_step": torch.tensor(pos, dtype=torch.long)}
 
 
-def keystep_texts(table: TextTable, rng, choice: str) -> tuple:
-    """The keystep texts to use: augmented `text`, original `step` title, or one of the two at random
-    per sample (the reference's `video_text_phase_aug`). Without a step column, `text` is the title."""
-    if table.step is None or choice == "text":
+def pick_texts(table: TextTable, rng, choice: str) -> tuple:
+    """The texts to use: `text`, the alternative column, or one of the two at random per sample (the
+    reference's `video_text_phase_aug` for keysteps). `choice` was checked by `_text_choice`."""
+    if choice == "text":
         return table.text
-    if choice == "step":
-        return table.step
-    return table.step if rng.uniform() < 0.5 else table.text
+    if choice == "random":
+        return table.alternative if rng.uniform() < 0.5 else table.text
+    return table.alternative
 
 
 def subsample_steps(n: int, k: int, mode: str) -> tuple[list[int], list[int]]:
@@ -295,4 +311,4 @@ def worker_init(_worker_id: int):
 
 
 __all__ = ["ClipLevelDataset", "KeystepLevelDataset", "VideoLevelDataset", "dataset_for_level", "expand_min_time",
-           "subsample_steps", "keystep_texts", "worker_init"]
+           "subsample_steps", "pick_texts", "worker_init"]

@@ -2,7 +2,8 @@
 
 - narration CSVs (AWS and Whisper): `start,end,text`
 - keystep CSVs: `start,end,text` or `start,end,step,text` (`step` = original title, `text` = augmented)
-- abstract CSVs: `start,end,text` (one row)
+- abstract CSVs: `start,end,text` (one row), or with `original` (`text` = key concepts)
+- narration CSVs may carry `pseudo_step` (the knowledge base's pseudo-step matched to the sentence)
 - split CSVs: one column `video_path` (file names with extension)
 
 Row numbers in errors are the 1-based line numbers of the CSV file (the header is line 1).
@@ -22,6 +23,9 @@ TEXT_FOLDERS = {
     "keystep": "keystep_texts",
     "abstract": "abstract_texts",
 }
+# each source's optional other version of its text (written by `surgvlp-fast augment-texts`),
+# read into TextTable.alternative; a level dataset's `*_text` option picks text, it or either at random
+ALTERNATIVE_COLUMN = {"keystep": "step", "abstract": "original", "aws": "pseudo_step", "whisper": "pseudo_step"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class TextTable:
     start: np.ndarray  # float64 seconds
     end: np.ndarray
     text: tuple[str, ...]
-    step: tuple[str, ...] | None = None  # keystep titles when the CSV has a `step` column
+    alternative: tuple[str, ...] | None = None  # the source's ALTERNATIVE_COLUMN when the CSV has it
 
     def __len__(self) -> int:
         return len(self.text)
@@ -69,8 +73,9 @@ def _report(problems, error: DataFormatError):
     problems.append(error)
 
 
-def read_timed_csv(path: str, allow_step: bool = False, problems: list | None = None) -> TextTable:
-    """Read and validate a `start,end[,step],text` CSV.
+def read_timed_csv(path: str, source: str | None = None, problems: list | None = None) -> TextTable:
+    """Read and validate a `start,end,text` CSV of `source` (a TEXT_FOLDERS key), with the source's
+    alternative column when present (ALTERNATIVE_COLUMN; `step` in another source's file is an error).
 
     Without `problems` the first bad row raises DataFormatError; with a list, every problem is
     appended to it and the bad rows are skipped (the validator's mode)."""
@@ -83,11 +88,11 @@ def read_timed_csv(path: str, allow_step: bool = False, problems: list | None = 
     if missing:
         _report(problems, DataFormatError(path, f"missing column(s) {missing}; found {header}", 1))
         return TextTable(path, np.zeros(0), np.zeros(0), ())
-    has_step = "step" in header
-    if has_step and not allow_step:
+    column = ALTERNATIVE_COLUMN.get(source)
+    if "step" in header and column != "step":
         _report(problems, DataFormatError(path, "unexpected column 'step' (only keystep CSVs have it)", 1))
-        has_step = False
-    starts, ends, texts, steps = [], [], [], []
+    has_alternative = column in header
+    starts, ends, texts, alternatives = [], [], [], []
     for line, row in rows:
         try:
             s, e = _time(path, line, row, "start"), _time(path, line, row, "end")
@@ -96,18 +101,18 @@ def read_timed_csv(path: str, allow_step: bool = False, problems: list | None = 
             text = (row.get("text") or "").strip()
             if not text:
                 raise DataFormatError(path, "empty text", line)
-            step = (row.get("step") or "").strip() if has_step else ""
-            if has_step and not step:
-                raise DataFormatError(path, "empty step", line)
+            alternative = (row.get(column) or "").strip() if has_alternative else ""
+            if has_alternative and not alternative:
+                raise DataFormatError(path, f"empty {column}", line)
         except DataFormatError as err:
             _report(problems, err)
             continue
         starts.append(s)
         ends.append(e)
         texts.append(text)
-        steps.append(step)
+        alternatives.append(alternative)
     return TextTable(path, np.asarray(starts, np.float64), np.asarray(ends, np.float64), tuple(texts),
-                     tuple(steps) if has_step else None)
+                     tuple(alternatives) if has_alternative else None)
 
 
 def video_id_of(video_path: str) -> str:
@@ -151,7 +156,7 @@ class LectureTexts:
         for source in sources:
             folder = os.path.join(root, TEXT_FOLDERS[source])
             self.tables[source] = {
-                vid: read_timed_csv(os.path.join(folder, f"{vid}.csv"), allow_step=source == "keystep")
+                vid: read_timed_csv(os.path.join(folder, f"{vid}.csv"), source)
                 for vid in video_ids
             }
 

@@ -67,7 +67,7 @@ def validate_data(root: str, deep: bool = False, downstream: bool = True) -> lis
                 continue
             errors = []
             file = os.path.join(path, name)
-            table = read_timed_csv(file, allow_step=source == "keystep", problems=errors)
+            table = read_timed_csv(file, source, problems=errors)
             problems += map(_from, errors)
             tables[(source, name[:-4])] = table
             if source == "keystep" and (table.start[1:] < table.start[:-1]).any():

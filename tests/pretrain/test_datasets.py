@@ -168,3 +168,25 @@ def test_corrupt_video_raises_and_the_stream_substitutes(tiny_world, tmp_path):
     with pytest.raises(Exception, match="vd0002syn.mp4.*not found"):
         at(ds, 1, 0)
     assert np.isfinite(sub["video"].float().mean().item())
+
+
+def test_knowledge_augmented_text_options(tiny_world, tmp_path):
+    """augment-texts' columns: `original` beside the abstract's key concepts, `pseudo_step` beside each
+    narration; `abstract_text` / `narration_text` pick the text, the column or either at random."""
+    from surgvlp_fast.errors import DataFormatError
+
+    dst, vid, duration, _ = _mini_world(tiny_world, tmp_path)
+    with pytest.raises(DataFormatError, match="no 'original' column, needed by abstract_text=random"):
+        VideoLevelDataset(str(dst), size=S, num_frames=4, abstract_text="random")
+    with pytest.raises(ValueError, match="narration_text must be one of"):
+        ClipLevelDataset(str(dst), size=S, narration_text="step")
+    (dst / "abstract_texts" / f"{vid}.csv").write_text(f"start,end,text,original\n0,{duration},concepts,abstract\n")
+    aws = dst / "aws_narration_texts" / f"{vid}.csv"
+    rows = aws.read_text().splitlines()
+    aws.write_text("\n".join([rows[0] + ",pseudo_step", *(r + ",cut the duct" for r in rows[1:])]) + "\n")
+    parents = {choice: {at(VideoLevelDataset(str(dst), size=S, num_frames=4, abstract_text=choice), 0, e)
+                        ["sents_summarize"][0] for e in range(12)} for choice in ("text", "original", "random")}
+    assert parents == {"text": {"concepts"}, "original": {"abstract"}, "random": {"concepts", "abstract"}}
+    anchors = {choice: {at(ClipLevelDataset(str(dst), size=S, narration_text=choice), 0, e)["sents_0"][0][:3]
+                        for e in range(12)} for choice in ("text", "pseudo_step", "random")}
+    assert anchors == {"text": {"aws"}, "pseudo_step": {"cut"}, "random": {"aws", "cut"}}

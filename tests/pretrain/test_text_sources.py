@@ -14,9 +14,9 @@ def _write(tmp_path, name, text):
 def test_reads_narration_and_keystep_tables(tmp_path):
     t = read_timed_csv(_write(tmp_path, "a.csv", "start,end,text\n0.5,2.25,the hook\n3,4,\"a, b\"\n"))
     assert t.start.tolist() == [0.5, 3.0] and t.end.tolist() == [2.25, 4.0] and t.text == ("the hook", "a, b")
-    assert t.step is None and len(t) == 2
-    k = read_timed_csv(_write(tmp_path, "k.csv", "start,end,step,text\n0,10.5,Title,Long text\n"), allow_step=True)
-    assert k.step == ("Title",) and k.text == ("Long text",)
+    assert t.alternative is None and len(t) == 2
+    k = read_timed_csv(_write(tmp_path, "k.csv", "start,end,step,text\n0,10.5,Title,Long text\n"), "keystep")
+    assert k.alternative == ("Title",) and k.text == ("Long text",)
 
 
 @pytest.mark.parametrize("content,row,words", [
@@ -40,7 +40,7 @@ def test_missing_file_and_empty_step(tmp_path):
     with pytest.raises(DataFormatError, match="file not found"):
         read_timed_csv(str(tmp_path / "nope.csv"))
     with pytest.raises(DataFormatError, match="row 2: empty step"):
-        read_timed_csv(_write(tmp_path, "k.csv", "start,end,step,text\n0,1,,b\n"), allow_step=True)
+        read_timed_csv(_write(tmp_path, "k.csv", "start,end,step,text\n0,1,,b\n"), "keystep")
 
 
 def test_split_checks_videos(tmp_path):
@@ -72,7 +72,7 @@ def test_lecture_texts_load_a_world(tiny_world):
     texts = LectureTexts(str(root), ids, sources=("aws", "whisper", "keystep", "abstract"))
     for vid, lec in zip(ids, info["lectures"]):
         ks = texts["keystep"][vid]
-        assert ks.step is not None and len(ks) == 7 and ks.end[-1] == lec["duration"]
+        assert ks.alternative is not None and len(ks) == 7 and ks.end[-1] == lec["duration"]
         assert len(texts["abstract"][vid]) == 1
         aws, wh = texts["aws"][vid], texts["whisper"][vid]
         assert len(wh) > len(aws) > 0

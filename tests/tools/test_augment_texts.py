@@ -83,7 +83,7 @@ def test_all_tasks_through_faults_then_cached(world, capsys):
                 assert list(rows[0]) == ["start", "end", "text", "pseudo_step"]
                 assert all(r["pseudo_step"] in steps[name[:-4]] for r in rows)
         assert [p for p in validate_data(str(world), deep=True) if p.severity == "error"] == []
-        assert read_timed_csv(str(world / "keystep_texts" / name), allow_step=True).step is not None
+        assert read_timed_csv(str(world / "keystep_texts" / name), "keystep").alternative is not None
 
         # a rerun sends nothing and writes the same files
         snapshot = {p: p.read_bytes() for p in world.rglob("*.csv")}
