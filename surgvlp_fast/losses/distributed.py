@@ -35,15 +35,27 @@ class _GatherWithGrad(torch.autograd.Function):
         return grad[start:start + ctx.sizes[ctx.rank]], None
 
 
-def gather_with_grad(x: torch.Tensor):
+def row_counts(rows: int, device) -> list:
+    """Every rank's number of rows, in rank order: one collective and one read on the host (the
+    only wait of a gather), so a caller that gathers several tensors of the same rows asks once."""
+    world, _ = _world()
+    if world == 1:
+        return [rows]
+    count = torch.tensor([rows], device=device)
+    counts = [torch.empty_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    return torch.cat(counts).tolist()
+
+
+def gather_with_grad(x: torch.Tensor, sizes: list | None = None):
     """(x_all, offset): x of every rank concatenated in rank order, and the index of this rank's
-    first row in it. Ranks may hold different numbers of rows. Without an initialised process
-    group of more than one process: (x, 0)."""
+    first row in it. Ranks may hold different numbers of rows (`sizes`: every rank's, from
+    `row_counts`, or exchanged here). Without an initialised process group of more than one
+    process: (x, 0)."""
     world, rank = _world()
     if world == 1:
         return x, 0
-    count = torch.tensor([x.shape[0]], device=x.device)
-    counts = [torch.empty_like(count) for _ in range(world)]
-    dist.all_gather(counts, count)
-    sizes = [int(c.item()) for c in counts]
+    sizes = row_counts(x.shape[0], x.device) if sizes is None else sizes
+    if sizes[rank] != x.shape[0]:
+        raise ValueError(f"gather_with_grad: this rank has {x.shape[0]} rows, sizes say {sizes[rank]}")
     return _GatherWithGrad.apply(x, sizes), sum(sizes[:rank])

@@ -38,7 +38,7 @@ import torch
 
 from surgvlp_fast.backends import BACKENDS
 from surgvlp_fast.losses import infonce_directional, milnce_loss, simclr_loss
-from surgvlp_fast.losses.distributed import gather_with_grad
+from surgvlp_fast.losses.distributed import gather_with_grad, row_counts
 from surgvlp_fast.losses.softdtw import NORMALIZATIONS, procedure_dtw_loss
 from surgvlp_fast.losses.softdtw_reference import SOFTMINS
 
@@ -138,10 +138,11 @@ def _validated(method: str, given: dict) -> ObjectiveOptions:
     return dataclasses.replace(options, dtw_levels=levels)
 
 
-def _gather(x: torch.Tensor):
+def _gather(x: torch.Tensor, sizes: list):
     """(x gathered over the processes, offset of this process's rows); (None, 0) in a single
-    process, so that the losses take their single-process path (one pass for both directions)."""
-    x_all, offset = gather_with_grad(x)
+    process, so that the losses take their single-process path (one pass for both directions).
+    sizes: every process's rows (`row_counts`, asked once per level call)."""
+    x_all, offset = gather_with_grad(x, sizes)
     return (None, 0) if x_all is x else (x_all, offset)
 
 
@@ -192,9 +193,10 @@ class Objective:
                    "candidate_texts": emb.candidate_texts}
         _check_rows("clip level", tensors, {**{f"views[{i}]": 2 for i in range(len(views))},
                                             "anchor_text": 2, "candidate_texts": 3})
-        text_all, offset = _gather(emb.anchor_text)
-        candidates_all, _ = _gather(emb.candidate_texts)
-        views_all = [_gather(v)[0] for v in views]
+        sizes = row_counts(emb.anchor_text.shape[0], emb.anchor_text.device)
+        text_all, offset = _gather(emb.anchor_text, sizes)
+        candidates_all, _ = _gather(emb.candidate_texts, sizes)
+        views_all = [_gather(v, sizes)[0] for v in views]
         terms, view_losses = {}, []
         for name, v, v_all in zip(VIEW_NAMES, views, views_all):
             clip, ntx = self._infonce_pair(v, emb.anchor_text, v_all, text_all, offset, with_ntx=True)
@@ -224,9 +226,10 @@ class Objective:
         _check_rows(f"{level} level", {"frames": emb.frames, "parent": emb.parent, "children": emb.children},
                     {"frames": 3, "parent": 2, "children": 3})
         video, children = emb.frames.mean(dim=1), emb.children.mean(dim=1)
-        video_all, offset = _gather(video)
-        parent_all, _ = _gather(emb.parent)
-        children_all, _ = _gather(children)
+        sizes = row_counts(video.shape[0], video.device)
+        video_all, offset = _gather(video, sizes)
+        parent_all, _ = _gather(emb.parent, sizes)
+        children_all, _ = _gather(children, sizes)
         terms = {}
         terms["clip_video_parent"], terms["ntx_video_parent"] = self._infonce_pair(
             video, emb.parent, video_all, parent_all, offset, with_ntx=True)
