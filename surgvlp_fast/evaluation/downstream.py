@@ -132,8 +132,12 @@ def read_label_file(path: str, columns: int) -> np.ndarray:
     if not os.path.exists(path):
         raise DataFormatError(path, "file not found")
     rows = []
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFormatError(path, f"not UTF-8 text ({err.reason} at byte {err.start})", line_no) from None
             if not line.strip():
                 continue
             values = line.strip().rstrip(",").split(",")
@@ -172,10 +176,13 @@ def _csv_rows(path: str, required):
         raise DataFormatError(path, "file not found")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        header = [h.strip() for h in reader.fieldnames or []]
-        reader.fieldnames = header
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise DataFormatError(path, f"missing column(s) {missing}; found {header}", 1)
-        for row in reader:
-            yield reader.line_num, row
+        try:
+            header = [h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise DataFormatError(path, f"missing column(s) {missing}; found {header}", 1)
+            for row in reader:
+                yield reader.line_num, row
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise DataFormatError(path, f"not a readable CSV ({err})", reader.line_num + 1) from None
