@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "demo": ("surgvlp_fast.demo", "generate the synthetic world, pretrain, evaluate zero-shot, draw pictures"),
     "train": ("surgvlp_fast.training.cli", "pretrain SurgVLP / HecVL / PeskaVLP from a config"),
     "eval": ("surgvlp_fast.evaluation.cli", "evaluate a checkpoint (zero-shot, retrieval, linear probe)"),
+    "export": ("surgvlp_fast.export", "write a checkpoint as the official SurgVLP state dict (.pth and .safetensors)"),
     "make-synthetic": ("surgvlp_fast.synthetic.cli", "write a synthetic surgical world in the data layout"),
     "validate-data": ("surgvlp_fast.tools.validate_data", "check a data folder against the on-disk contract"),
     "extract-frames": ("surgvlp_fast.tools.extract_frames", "extract 1 fps frames with the CAMMA naming"),

@@ -14,7 +14,7 @@ ALLOWED = {
     "models": set(),
     "losses": {"_native", "backends"},
     "pretrain": {"video", "models", "errors", "config"},
-    "evaluation": {"models", "video", "errors", "config", "pretrain"},
+    "evaluation": {"models", "video", "errors", "config", "pretrain", "hub"},   # hub: the eval command's loader
     "training": {"pretrain", "losses", "models", "video", "errors", "config", "evaluation"},
 }
 

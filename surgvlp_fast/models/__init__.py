@@ -20,7 +20,9 @@ def build_model(model_cfg, tokenizer=None) -> DualEncoder:
     if model_cfg.gradient_checkpointing:
         bert.activation_checkpointing_enable({"use_reentrant": False})
     text = TextEncoder(bert, text_cfg.last_n_layers, model_cfg.embed_dim, text_cfg.projection)
-    vision = VisionEncoder(model_cfg.vision.backbone, model_cfg.embed_dim, model_cfg.vision.weights,
+    # an init checkpoint replaces every weight: the ImageNet file is not read (nor needed offline)
+    weights = "random" if model_cfg.init_checkpoint else model_cfg.vision.weights
+    vision = VisionEncoder(model_cfg.vision.backbone, model_cfg.embed_dim, weights,
                            model_cfg.vision.norm, model_cfg.gradient_checkpointing)
     model = DualEncoder(vision, text)
     if model_cfg.init_checkpoint:

@@ -5,8 +5,11 @@ fc), `backbone_img.global_embedder.{weight,bias}` and `backbone_text.model.*` (a
 BertModel). Our `DualEncoder` uses the same names. Differences handled here: newer transformers
 keep `embeddings.position_ids` as a non-persistent buffer (dropped), our BERT has no pooler
 (its keys are dropped), and training checkpoints wrap the dict (`state_dict`, `model`) and may
-carry DDP's `module.` prefix.
+carry DDP's `module.` prefix. The weights are published as `<Name>.zip` holding `<Name>.pth`; both
+are read here.
 """
+import io
+import zipfile
 from dataclasses import dataclass, field
 
 import torch
@@ -40,8 +43,9 @@ class LoadReport:
 
 
 def read_state_dict(path: str) -> dict:
-    """The model state dict inside a released file or one of our checkpoints (weights_only load)."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    """The model state dict inside a released file (`.pth`, or the `.zip` holding it) or one of our
+    checkpoints (weights_only load)."""
+    obj = torch.load(_released_member(path) or path, map_location="cpu", weights_only=True)
     for key in ("model", "state_dict"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
@@ -49,6 +53,21 @@ def read_state_dict(path: str) -> dict:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{path}: not a state dict (expected a mapping of names to tensors)")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _released_member(path: str):
+    """The `.pth` inside a released `.zip` as a file object; None for a torch file (itself a zip
+    archive, recognised by its `data.pkl`) or any other file."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        if any(n.endswith("data.pkl") for n in names):
+            return None
+        members = [n for n in names if n.endswith((".pth", ".pt", ".pth.tar")) and not n.startswith("__MACOSX")]
+        if len(members) != 1:
+            raise ValueError(f"{path}: expected one .pth file in the archive, found {members or names}")
+        return io.BytesIO(archive.read(members[0]))
 
 
 def load_released(model: nn.Module, path: str, strict: bool = True) -> LoadReport:
