@@ -13,7 +13,7 @@ ALLOWED = {
     "video": {"_native"},
     "models": set(),
     "losses": {"_native", "backends"},
-    "pretrain": {"video", "models", "errors", "config"},
+    "pretrain": {"_native", "video", "models", "errors", "config"},
     "evaluation": {"models", "video", "errors", "config", "pretrain", "hub"},   # hub: the eval command's loader
     "training": {"pretrain", "losses", "models", "video", "errors", "config", "evaluation"},
 }

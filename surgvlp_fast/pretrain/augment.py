@@ -8,6 +8,15 @@ p=0.5 -> RandomHorizontalFlip -> Normalize(ImageNet).
 
 The parameters are drawn on the CPU from a `torch.Generator` (deterministic for a seed, whatever the
 device), and the pixels are processed on the frames' device.
+
+Two implementations of the pixels, for the same draws: `ClipAugmentation.apply` in plain PyTorch on
+[0, 1] floats (the reference; the GPU path), and the compiled kernel `surgvlp_fast._C.augment` for
+uint8 frames on the CPU (`native_views`), which runs the whole chain frame by frame on one float
+buffer per frame (one pass per step, in cache, no gathers, frames spread over torch's threads). It
+gives the reference's pixels up to float rounding (tests/pretrain/test_augment_native.py); the blur
+radius is ceil(3σ) of each frame (the reference takes ceil(3σ_max) over a chunk of frames, which
+only moves tails below exp(-4.5) of the peak). `SURGVLP_FAST_DISABLE_NATIVE=1` or float / GPU
+frames take the reference.
 """
 import math
 
@@ -15,11 +24,10 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from surgvlp_fast.models.preprocess import normalize
+from surgvlp_fast._native import native_submodule
+from surgvlp_fast.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # as torchvision's tensor ops
-
-
 
 def _uniform(n, low, high, generator):
     return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
@@ -164,10 +172,14 @@ class ClipAugmentation:
 
     def __call__(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b, t, c, h, w = frames.shape
+        params = self.sample_parameters(b, t, h, w, generator)
         x = frames.reshape(b * t, c, h, w)
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        out = self.apply(x, self.sample_parameters(b, t, h, w, generator))
-        return normalize(out).reshape(b, t, c, *out.shape[-2:])
+        if _native_applies(x):
+            out = native_views(x, params, self.size or (h, w))
+        else:
+            x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+            out = normalize(self.apply(x, params))
+        return out.reshape(b, t, c, *out.shape[-2:])
 
     def apply(self, x: torch.Tensor, params: dict, chunk: int | None = None) -> torch.Tensor:
         """x (N, 3, H, W) float in [0, 1] -> augmented (N, 3, S, S) in [0, 1].
@@ -219,5 +231,35 @@ def make_views(video: torch.Tensor, n_aug: int = 2, generator: torch.Generator |
     The original view is `/255` + ImageNet normalisation; each augmented view runs the clip chain
     with fresh draws from `generator`."""
     augmentation = augmentation or ClipAugmentation()
-    original = normalize(video)
+    if _native_applies(video):  # a table of the 256 normalised values per channel, looked up
+        table = normalize(torch.arange(256, dtype=torch.uint8).expand(3, 1, 256)).reshape(3, 256).contiguous()
+        original = native_submodule("augment").normalize_uint8(video.contiguous(), table)
+    else:
+        original = normalize(video)
     return (original, *(augmentation(video, generator) for _ in range(n_aug)))
+
+
+# ---------------------------------------------------------------- the compiled CPU path
+def _native_applies(frames: torch.Tensor) -> bool:
+    return frames.dtype == torch.uint8 and frames.device.type == "cpu" and native_submodule("augment") is not None
+
+
+def _affine():
+    """preprocess.normalize of [0, 1] floats as bias + x * scale (the same float32 values)."""
+    std = torch.tensor(IMAGENET_STD)
+    return 1 / std, -torch.tensor(IMAGENET_MEAN) / std
+
+
+def native_views(frames: torch.Tensor, params: dict, size) -> torch.Tensor:
+    """The chain on uint8 CPU frames (N, 3, H, W) with the drawn `params` (sample_parameters), by the
+    compiled kernel -> normalised float32 (N, 3, S, S): the reference `apply` (chunk=1) + normalize."""
+    size = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+    n = len(frames)
+    order = torch.where(params["jitter"][:, None], params["order"], torch.full_like(params["order"], -1))
+    factors = torch.stack([params[name] for name, _ in JITTER_OPS], 1).float()
+    radius = torch.where(params["blur"], torch.ceil(3 * params["sigma"]).clamp(min=1).long(), 0)
+    scale, bias = _affine()
+    return native_submodule("augment").clip_augment(
+        frames.contiguous(), params["boxes"].float().contiguous(), size[0], size[1], order.contiguous(),
+        factors.contiguous(), params["gray"].reshape(n).contiguous(), radius, params["sigma"].float().contiguous(),
+        params["flip"].reshape(n).contiguous(), scale, bias)
