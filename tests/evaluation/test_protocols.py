@@ -1,5 +1,6 @@
 """Protocols end to end on a tiny synthetic world: `evaluate`, the trainer's hook and the `eval`
 command with a real tiny DualEncoder checkpoint."""
+import copy
 import json
 import os
 from types import SimpleNamespace
@@ -55,6 +56,11 @@ def test_probe_and_retrieval_on_the_world(world, tiny, tmp_path):
     probe = evaluate("cholec80-probe", model, tokenizer, world, options)
     assert probe.metrics["train_videos"] == ["video01"] and probe.metrics["train_frames"] == 26
     assert len(list(tmp_path.rglob("*.pt"))) == 3
+    other = copy.deepcopy(model)   # other weights: the default cache key (the weights' hash) changes
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    evaluate("cholec80-probe", other, tokenizer, world, options)
+    assert len(list(tmp_path.rglob("*.pt"))) == 6
     retrieval = evaluate("retrieval", model, tokenizer, world, EvalOptions(crop=64, retrieval_frames=3, max_length=32))
     assert set(retrieval.metrics) == {"clip", "phase", "video"}
     assert retrieval.metrics["video"]["text_to_video"]["queries"] == 1  # one hold-out lecture, one abstract
@@ -107,3 +113,31 @@ def test_options_and_video_lists():
     with pytest.raises(ValueError, match="unknown evaluation option 'bach_size'"):
         EvalOptions.from_mapping({"bach_size": 8})
     assert np.isfinite(EvalOptions().probe_lr)
+
+
+def test_eval_command_checks_every_option_before_loading(tmp_path, capsys):
+    from surgvlp_fast.cli import main
+
+    missing = str(tmp_path / "never_read.pt")   # the options are refused before the checkpoint is opened
+    base = ["eval", "--checkpoint", missing, "--config", "configs/demo.yaml", "--data-root", str(tmp_path),
+            "--out", str(tmp_path / "out"), "--protocol", "cholec80", "--protocol", "autolaparo",
+            f"model.text.tokenizer={tmp_path}"]
+    for option, message in [("autolaparo.bach_size=8", "'eval.options.autolaparo.bach_size' (did you mean 'batch_size'?)"),
+                            ("cholect50.videos=6", "protocol cholect50 is not evaluated"),
+                            ("batch_size=many", "batch_size"),
+                            ("videos", "must look like key=value")]:
+        assert main([*base, "-o", option]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (option, err)
+
+
+def test_eval_options_keep_their_declared_type():
+    from types import SimpleNamespace
+
+    from surgvlp_fast.config import load_config
+    from surgvlp_fast.evaluation.cli import eval_overrides
+
+    args = SimpleNamespace(protocol=["cholec80"], option=["videos=49", "cholec80.batch_size=8"])
+    cfg = load_config("configs/demo.yaml", ["model.text.tokenizer=/tok", *eval_overrides(args)])
+    assert cfg.eval.protocols == ["cholec80"]
+    assert cfg.eval.options == {"videos": "49", "cholec80.batch_size": 8}
