@@ -63,3 +63,25 @@ def test_eval_writes_each_protocol_as_it_finishes(one_protocol_fails, tmp_path):
     final = json.loads((out / "results.json").read_text())
     assert set(final["results"]) == {"cholec80", "cholect50"} and list(final["failures"]) == ["autolaparo"]
     assert any(line.startswith("[eval] autolaparo FAILED: FileNotFoundError") for line in lines)
+
+
+def test_eval_command_exits_non_zero_and_keeps_the_other_results(tiny_world, tmp_path, capsys):
+    from surgvlp_fast.cli import main
+    from surgvlp_fast.config import load_config, save_config
+    from surgvlp_fast.models import build_model, load_tokenizer
+
+    root = str(tiny_world[0])
+    cfg = load_config("configs/demo.yaml", [f"data.root={root}", f"model.text.tokenizer={root}/tokenizer"])
+    model = build_model(cfg.model, load_tokenizer(f"{root}/tokenizer"))
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(cfg, str(run / "config.yaml"))
+    torch.save({"model": model.state_dict()}, run / "last.pt")
+    out = tmp_path / "out"
+    code = main(["eval", "--checkpoint", str(run / "last.pt"), "--data-root", root, "--protocol", "autolaparo",
+                 "--protocol", "cholec80", "--out", str(out), "--device", "cpu", "-o", "resize=64x64", "-o", "crop=64",
+                 "-o", "cholec80.videos=49", "-o", "autolaparo.videos=99"])
+    assert code == 1
+    assert "surgvlp-fast eval: autolaparo failed:" in capsys.readouterr().err
+    report = json.loads((out / "results.json").read_text())
+    assert list(report["results"]) == ["cholec80"] and list(report["failures"]) == ["autolaparo"]
