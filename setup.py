@@ -19,6 +19,7 @@ import shutil
 import subprocess
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 NATIVE = os.environ.get("SURGVLP_FAST_BUILD_NATIVE", "1") != "0"
 FFMPEG_LIBS = ["libavformat", "libavcodec", "libavutil", "libswscale"]
@@ -106,16 +107,28 @@ def native_extensions():
     return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
 
 
+class BuildPyWithConfigs(build_py):
+    """Ship the top-level configs/ inside the package (surgvlp_fast/configs/ of a wheel or a
+    non-editable install), where surgvlp_fast.hub.config_file finds them; an editable install
+    reads them from the source tree."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for path in glob.glob("configs/**/*", recursive=True):
+            if os.path.isfile(path):
+                target = os.path.join(self.build_lib, "surgvlp_fast", path)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                self.copy_file(path, target)
+
+
 ext_modules, cmdclass = native_extensions()
+# metadata, dependencies and the console script: pyproject.toml's [project]
 setup(
-    name="surgvlp-fast",
-    version="0.1.0",
-    description="Fast, correct surgical video-language pretraining (SurgVLP, HecVL, PeskaVLP)",
     packages=find_packages(include=["surgvlp_fast", "surgvlp_fast.*"]),
-    package_data={"surgvlp_fast": ["evaluation/assets/**/*"]},
+    package_data={"surgvlp_fast": ["evaluation/assets/**/*", "tools/prompts/*.txt"]},
     include_package_data=True,
-    python_requires=">=3.10",
     ext_modules=ext_modules,
-    cmdclass=cmdclass,
-    entry_points={"console_scripts": ["surgvlp-fast=surgvlp_fast.cli:main"]},
+    cmdclass={**cmdclass, "build_py": BuildPyWithConfigs},
 )

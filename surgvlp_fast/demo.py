@@ -16,7 +16,9 @@ import re
 import time
 from pathlib import Path
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+from surgvlp_fast.hub import config_file
+
+DEFAULT_CONFIG = config_file("demo.yaml")   # the installed package's copy, else the source tree's
 PROMPT_FILE = "class_prompt_cholec80_sentences.txt"
 WARM_UP_STEPS = 2
 

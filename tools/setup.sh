@@ -28,19 +28,21 @@ if [ "${SURGVLP_FAST_NO_APT:-0}" != 1 ]; then
 fi
 
 py=${PYTHON:-python3.11}
-key=$( (cat requirements.txt; echo torch==2.14.1 torchvision==0.29.1; $py --version) | sha256sum | cut -c1-12)
+# the venv cache key: the build tools, the declared dependencies ([project] of pyproject.toml), the pins
+key=$( (cat requirements.txt; sed -n '/^\[project\]/,/^\[tool\./p' pyproject.toml; echo torch==2.14.1 torchvision==0.29.1
+        $py --version) | sha256sum | cut -c1-12)
 venv=${SURGVLP_FAST_VENV:-$HOME/.cache/surgvlp-fast/venv-$key}
 if ! "$venv/bin/python" -c "import torch, torchvision, torchcodec, av, transformers, sklearn, pytest, ivtmetrics, matplotlib" >/dev/null 2>&1; then
   log "creating the venv at $venv (about 4 minutes)"
   rm -rf "$venv"; mkdir -p "$(dirname "$venv")"
   $py -m venv "$venv"
   export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-  quiet "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
-  quiet "$venv/bin/pip" install -q -r requirements.txt
-  "$venv/bin/python" -c "import torch, torchvision, torchcodec, av, transformers, sklearn, pytest, ivtmetrics, matplotlib"
+  quiet "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1   # first: the pins (local wheels)
+  quiet "$venv/bin/pip" install -q -r requirements.txt                 # build tools
 fi
 [ "$venv" = "$root/.venv" ] || ln -sfn "$venv" "$root/.venv"
 
-log "building surgvlp_fast and its compiled core"
-quiet "$venv/bin/pip" install -q -e . --no-build-isolation
+log "building surgvlp_fast and its compiled core (with the declared dependencies and the test extra)"
+quiet "$venv/bin/pip" install -q -e ".[test]" --no-build-isolation
+"$venv/bin/python" -c "import torch, torchvision, torchcodec, av, transformers, sklearn, pytest, ivtmetrics, matplotlib"
 "$venv/bin/surgvlp-fast" doctor

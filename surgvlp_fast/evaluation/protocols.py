@@ -54,12 +54,13 @@ def encoding_options(options: "EvalOptions", device) -> dict:
 
 
 def phase_videos(data_root: str, dataset: str, numbers, options: "EvalOptions") -> list:
-    """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the evaluation transform."""
-    from surgvlp_fast.models.preprocess import eval_transform
+    """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the official evaluation
+    preprocessing (PIL bilinear uint8 resize, centre crop, ToTensor, Normalize: models.preprocess)."""
+    from surgvlp_fast.models.preprocess import official_frames
 
     from .downstream import phase_video
 
-    transform = functools.partial(eval_transform, resize=options.resize_hw(), crop=options.crop)
+    transform = functools.partial(official_frames, resize=options.resize_hw(), crop=options.crop)
     offset = None if options.frame_offset < 0 else options.frame_offset
     return [phase_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
 

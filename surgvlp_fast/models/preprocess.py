@@ -71,3 +71,12 @@ class OfficialPreprocess:
 
     def __repr__(self) -> str:
         return f"OfficialPreprocess(resize={self.resize}, crop={self.crop}, convert_first={self.convert_first})"
+
+
+def official_frames(frames: torch.Tensor, resize=(360, 640), crop: int = 224) -> torch.Tensor:
+    """`official_preprocess` of uint8 RGB frames (N, 3, H, W) (frames read as `Image.open().convert("RGB")`,
+    as the evaluation readers do): the same values as the official path on the image files."""
+    from PIL import Image
+
+    return torch.stack([official_preprocess(Image.fromarray(f.permute(1, 2, 0).contiguous().numpy(), "RGB"),
+                                            resize, crop, convert_first=False) for f in frames])

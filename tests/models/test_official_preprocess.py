@@ -69,3 +69,19 @@ def test_fast_tensor_path_is_close_not_equal(tmp_path):
     step = 1 / (255 * min(IMAGENET_STD))
     assert (fast - official).abs().max() < 3 * step
     assert not torch.equal(fast, official)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "P", "RGBA"])
+def test_phase_protocols_read_frames_the_official_way(tmp_path, mode):
+    """The frozen phase protocols' reader + transform give the official values on each kind of file."""
+    from surgvlp_fast.evaluation.protocols import phase_videos
+    from surgvlp_fast.evaluation.runner import EvalOptions
+
+    folder = tmp_path / "downstream_datasets" / "cholec80"
+    (folder / "csvs").mkdir(parents=True)
+    (folder / "frames").mkdir()
+    (folder / "csvs" / "video49.csv").write_text("path,label\nvideo49_0.png,1\n")
+    path = folder / "frames" / "video49_1.png"   # csv row k is file k+1 (reference.md §2.7)
+    frame(mode, seed=5).save(path)
+    video = phase_videos(str(tmp_path), "cholec80", [49], EvalOptions())[0]
+    assert torch.equal(video.frames[0], transcription(path, convert_first=True))
