@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_py import build_py
 
 NATIVE = os.environ.get("SURGVLP_FAST_BUILD_NATIVE", "1") != "0"
@@ -126,7 +126,10 @@ class BuildPyWithConfigs(build_py):
 ext_modules, cmdclass = native_extensions()
 # metadata, dependencies and the console script: pyproject.toml's [project]
 setup(
-    packages=find_packages(include=["surgvlp_fast", "surgvlp_fast.*"]),
+    # namespace packages too: surgvlp_fast/pretrain and surgvlp_fast/tools have no __init__.py
+    packages=find_namespace_packages(include=["surgvlp_fast", "surgvlp_fast.*"],
+                                     exclude=["surgvlp_fast.evaluation.assets*", "surgvlp_fast.tools.prompts",
+                                              "surgvlp_fast.configs*", "*.__pycache__"]),
     package_data={"surgvlp_fast": ["evaluation/assets/**/*", "tools/prompts/*.txt"]},
     include_package_data=True,
     ext_modules=ext_modules,

@@ -86,6 +86,9 @@ class PhaseProtocol(Protocol):
         from . import resources
 
         lines = resources.read_lines(options.prompts) if options.prompts else resources.class_prompts(self.dataset)
+        classes = len(resources.phase_names(self.dataset))
+        if len(lines) != classes:
+            raise ValueError(f"{options.prompts}: {len(lines)} prompt lines, expected one per class ({classes})")
         return [[p.strip() for p in line.split(" | ") if p.strip()] for line in lines]
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
