@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything surgvlp-fast needs on a fresh Debian 12 machine, idempotently:
-# system FFmpeg (+ dev headers for the native sampler), a Python 3.11 venv with the pinned
+# system FFmpeg (+ dev headers for the native sampler), espeak-ng (narration tests), a Python 3.11 venv with the pinned
 # torch/torchvision, the Python dependencies, and the package itself with its compiled core.
 #
 # Knobs (environment variables):
@@ -16,7 +16,7 @@ quiet() { "$@" 2>&1 | { grep -v "is ignored" || true; }; }  # drop pip's local-i
 
 if [ "${SURGVLP_FAST_NO_APT:-0}" != 1 ]; then
   need=""
-  for p in ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config; do
+  for p in ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev pkg-config espeak-ng; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then
