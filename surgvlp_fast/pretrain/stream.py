@@ -46,17 +46,26 @@ class PassBatchSampler:
         order += order[: per_rank * self.world_size - len(order)]      # pad, as DistributedSampler
         return order[self.rank::self.world_size]
 
+    def _merges_last(self) -> bool:
+        """A last batch of one sample in the whole world (no negative for a contrastive loss: it
+        could not learn) joins the batch before it."""
+        per_rank = -(-(self.size - self.offset) // self.world_size)
+        return self.world_size == 1 and per_rank > self.batch_size and per_rank % self.batch_size == 1
+
     def __len__(self) -> int:
-        return -(-(-(-(self.size - self.offset) // self.world_size)) // self.batch_size)
+        batches = -(-(-(-(self.size - self.offset) // self.world_size)) // self.batch_size)
+        return batches - self._merges_last()
 
     def position(self, consumed: int) -> int:
         """Samples of the pass's order covered once every rank has taken `consumed` batches."""
+        if consumed >= len(self):
+            return self.size
         return self.offset + min(consumed * self.batch_size * self.world_size, self.size - self.offset)
 
     def __iter__(self):
-        mine = self.indices()
-        for b in range(self.start, len(self)):
-            yield mine[b * self.batch_size:(b + 1) * self.batch_size]
+        mine, n = self.indices(), len(self)
+        for b in range(self.start, n):
+            yield mine[b * self.batch_size:(b + 1) * self.batch_size if b < n - 1 else None]
 
 
 class SkipCorrupt(Dataset):

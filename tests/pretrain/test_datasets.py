@@ -63,8 +63,8 @@ def test_stream_workers_and_resume_give_the_same_batches(tiny_world):
         return LevelStream("keystep", ds, 2, collate, seed=7, num_workers=workers, worker_init=worker_init)
 
     one = stream(0)
-    full = [one.next() for _ in range(5)]          # 3 batches per pass of 5 lectures, then the next pass
-    assert len(ds) == 5 and len(one) == 3
+    full = [one.next() for _ in range(5)]          # 2 batches per pass of 5 lectures (2 and 2 + 1), then the next
+    assert len(ds) == 5 and len(one) == 2 and [len(b["sents_summarize"]["input_ids"]) for b in full[:2]] == [2, 3]
     with_workers = stream(2)
     for x in full:
         y = with_workers.next()
@@ -81,6 +81,16 @@ def test_pass_batches_shard_over_ranks():
     ranks = [PassBatchSampler(5, 2, seed=1, rank=r, world_size=2) for r in range(2)]
     seen = [i for s in ranks for batch in s for i in batch]
     assert len(ranks[0]) == len(ranks[1]) == 2 and sorted(set(seen)) == [0, 1, 2, 3, 4] and len(seen) == 6
+
+
+def test_a_last_batch_of_one_joins_the_batch_before():
+    one = PassBatchSampler(9, 4, seed=0)
+    assert [len(b) for b in one] == [4, 5] and sorted(i for b in one for i in b) == list(range(9))
+    assert one.position(1) == 4 and one.position(2) == 9
+    assert [len(b) for b in PassBatchSampler(4, 4, seed=0)] == [4]
+    assert [len(b) for b in PassBatchSampler(1, 4, seed=0)] == [1]       # refused by the config check
+    two = [PassBatchSampler(9, 4, seed=0, rank=r, world_size=2) for r in range(2)]
+    assert [[len(b) for b in s] for s in two] == [[4, 1], [4, 1]]       # a global last batch of two
 
 
 def _mini_world(tiny_world, tmp_path):
