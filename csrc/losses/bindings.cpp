@@ -36,11 +36,9 @@ void check_embeddings(const at::Tensor& x, const at::Tensor& y, c10::DeviceType 
               y.size(1));
 }
 
-void check_options(const at::Tensor& x, const at::Tensor& y, double scale, int64_t group, const at::Tensor& exclude,
+void check_options(const at::Tensor& x, const at::Tensor& y, double scale, const at::Tensor& exclude,
                    const char* fn) {
   TORCH_CHECK(std::isfinite(scale) && scale != 0.0, fn, ": scale must be finite and non-zero, got ", scale);
-  TORCH_CHECK(group >= 1 && y.size(0) % group == 0, fn, ": group must be >= 1 and divide the ", y.size(0),
-              " columns, got ", group);
   if (!exclude.defined()) return;
   TORCH_CHECK(exclude.scalar_type() == at::kLong && exclude.dim() == 1 && exclude.size(0) == x.size(0), fn,
               ": exclude must be an int64 vector of one column index per row (", x.size(0), "), got ",
@@ -56,31 +54,30 @@ void check_statistic(const at::Tensor& t, int64_t n, const at::Tensor& x, const 
   TORCH_CHECK(t.device() == x.device(), fn, ": ", name, " must be on ", x.device(), ", got ", t.device());
 }
 
-using Forward = std::tuple<at::Tensor, at::Tensor> (*)(const at::Tensor&, const at::Tensor&, double, int64_t, bool,
-                                                       bool, const at::Tensor&);
-using Backward = std::tuple<at::Tensor, at::Tensor> (*)(const at::Tensor&, const at::Tensor&, double, int64_t,
+using Forward = std::tuple<at::Tensor, at::Tensor> (*)(const at::Tensor&, const at::Tensor&, double, bool, bool,
+                                                       const at::Tensor&);
+using Backward = std::tuple<at::Tensor, at::Tensor> (*)(const at::Tensor&, const at::Tensor&, double,
                                                         const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                         const at::Tensor&, const at::Tensor&);
 
 template <Forward kernel, c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor> checked_forward(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                   int64_t group, bool want_row, bool want_col,
-                                                   const OptTensor& exclude) {
+                                                   bool want_row, bool want_col, const OptTensor& exclude) {
   const char* fn = "lse_forward";
   check_embeddings(x, y, device, fn);
-  check_options(x, y, scale, group, or_undefined(exclude), fn);
+  check_options(x, y, scale, or_undefined(exclude), fn);
   TORCH_CHECK(want_row || want_col, fn, ": ask for the row statistics, the column statistics or both");
-  return kernel(x, y, scale, group, want_row, want_col, or_undefined(exclude));
+  return kernel(x, y, scale, want_row, want_col, or_undefined(exclude));
 }
 
 template <Backward kernel, c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor> checked_backward(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                    int64_t group, const OptTensor& row_lse,
+                                                    const OptTensor& row_lse,
                                                     const OptTensor& col_lse, const OptTensor& grad_row,
                                                     const OptTensor& grad_col, const OptTensor& exclude) {
   const char* fn = "lse_backward";
   check_embeddings(x, y, device, fn);
-  check_options(x, y, scale, group, or_undefined(exclude), fn);
+  check_options(x, y, scale, or_undefined(exclude), fn);
   if (grad_row.has_value()) {
     TORCH_CHECK(row_lse.has_value(), fn, ": grad_row given without row_lse");
     check_statistic(*row_lse, x.size(0), x, "row_lse", fn);
@@ -88,10 +85,10 @@ std::tuple<at::Tensor, at::Tensor> checked_backward(const at::Tensor& x, const a
   }
   if (grad_col.has_value()) {
     TORCH_CHECK(col_lse.has_value(), fn, ": grad_col given without col_lse");
-    check_statistic(*col_lse, y.size(0) / group, x, "col_lse", fn);
-    check_statistic(*grad_col, y.size(0) / group, x, "grad_col", fn);
+    check_statistic(*col_lse, y.size(0), x, "col_lse", fn);
+    check_statistic(*grad_col, y.size(0), x, "grad_col", fn);
   }
-  return kernel(x, y, scale, group, or_undefined(row_lse), or_undefined(col_lse), or_undefined(grad_row),
+  return kernel(x, y, scale, or_undefined(row_lse), or_undefined(col_lse), or_undefined(grad_row),
                 or_undefined(grad_col), or_undefined(exclude));
 }
 
@@ -110,21 +107,21 @@ void init(pybind11::module_& m) {
   namespace py = pybind11;
   m.doc() = "Fused log-sum-exp statistics of S = scale * x @ y.T for the contrastive losses";
   const char* forward_doc =
-      "lse_forward(x, y, scale, group, want_row, want_col, exclude=None) -> (row_lse, col_lse)";
+      "lse_forward(x, y, scale, want_row, want_col, exclude=None) -> (row_lse, per-column col_lse)";
   const char* backward_doc =
-      "lse_backward(x, y, scale, group, row_lse, col_lse, grad_row, grad_col, exclude=None) -> (dx, dy)";
+      "lse_backward(x, y, scale, row_lse, col_lse, grad_row, grad_col, exclude=None) -> (dx, dy)";
   m.def("lse_forward", &checked_forward<lse_forward_cpu, c10::DeviceType::CPU>, forward_doc, py::arg("x"),
-        py::arg("y"), py::arg("scale"), py::arg("group"), py::arg("want_row"), py::arg("want_col"),
+        py::arg("y"), py::arg("scale"), py::arg("want_row"), py::arg("want_col"),
         py::arg("exclude") = py::none());
   m.def("lse_backward", &checked_backward<lse_backward_cpu, c10::DeviceType::CPU>, backward_doc, py::arg("x"),
-        py::arg("y"), py::arg("scale"), py::arg("group"), py::arg("row_lse"), py::arg("col_lse"),
+        py::arg("y"), py::arg("scale"), py::arg("row_lse"), py::arg("col_lse"),
         py::arg("grad_row"), py::arg("grad_col"), py::arg("exclude") = py::none());
 #ifdef SURGVLP_WITH_CUDA
   m.def("lse_forward_cuda", &checked_forward<lse_forward_cuda, c10::DeviceType::CUDA>, forward_doc, py::arg("x"),
-        py::arg("y"), py::arg("scale"), py::arg("group"), py::arg("want_row"), py::arg("want_col"),
+        py::arg("y"), py::arg("scale"), py::arg("want_row"), py::arg("want_col"),
         py::arg("exclude") = py::none());
   m.def("lse_backward_cuda", &checked_backward<lse_backward_cuda, c10::DeviceType::CUDA>, backward_doc,
-        py::arg("x"), py::arg("y"), py::arg("scale"), py::arg("group"), py::arg("row_lse"), py::arg("col_lse"),
+        py::arg("x"), py::arg("y"), py::arg("scale"), py::arg("row_lse"), py::arg("col_lse"),
         py::arg("grad_row"), py::arg("grad_col"), py::arg("exclude") = py::none());
   m.attr("has_cuda") = true;
 #else

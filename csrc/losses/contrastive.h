@@ -3,8 +3,8 @@
 // Every contrastive loss of surgvlp_fast is built from these statistics (see
 // surgvlp_fast/losses/fused.py):
 //   row_lse[i] = logsumexp_j S[i, j]                     (R values)
-//   col_lse[g] = logsumexp_{i, j in group g} S[i, j]     (C / group values; columns g·group ...
-//                                                         g·group+group-1 form group g)
+//   col_lse[j] = logsumexp_i S[i, j]                     (C values; the grouping of columns, e.g.
+//                                                         MIL-NCE's K candidates, is fused.py's)
 // An optional `exclude` (R,) int64 removes entry (i, exclude[i]) from S (-1: nothing removed).
 // The backward takes the gradients of the two outputs and recomputes S tile by tile.
 #pragma once
@@ -17,12 +17,11 @@ namespace surgvlp::losses {
 // Returns (row_lse, col_lse) in the compute dtype (float64 for float64 inputs, else float32);
 // an output that is not wanted is an empty tensor.
 std::tuple<at::Tensor, at::Tensor> lse_forward_cpu(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                   int64_t group, bool want_row, bool want_col,
-                                                   const at::Tensor& exclude);
+                                                   bool want_row, bool want_col, const at::Tensor& exclude);
 
 // Returns (dX, dY) in the compute dtype. Undefined grad_row / grad_col mean zero.
 std::tuple<at::Tensor, at::Tensor> lse_backward_cpu(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                    int64_t group, const at::Tensor& row_lse,
+                                                    const at::Tensor& row_lse,
                                                     const at::Tensor& col_lse, const at::Tensor& grad_row,
                                                     const at::Tensor& grad_col, const at::Tensor& exclude);
 
@@ -32,10 +31,9 @@ std::tuple<at::Tensor, at::Tensor> lse_backward_cpu(const at::Tensor& x, const a
 namespace surgvlp::losses {
 // The same two functions for CUDA tensors (contrastive_cuda.cpp / contrastive.cu).
 std::tuple<at::Tensor, at::Tensor> lse_forward_cuda(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                    int64_t group, bool want_row, bool want_col,
-                                                    const at::Tensor& exclude);
+                                                    bool want_row, bool want_col, const at::Tensor& exclude);
 std::tuple<at::Tensor, at::Tensor> lse_backward_cuda(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                     int64_t group, const at::Tensor& row_lse,
+                                                     const at::Tensor& row_lse,
                                                      const at::Tensor& col_lse, const at::Tensor& grad_row,
                                                      const at::Tensor& grad_col, const at::Tensor& exclude);
 }  // namespace surgvlp::losses

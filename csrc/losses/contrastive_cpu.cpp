@@ -95,8 +95,7 @@ at::Tensor tile_view(at::Tensor& buffer, int64_t nr, int64_t nc) {
 
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> forward_impl(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                int64_t group, bool want_row, bool want_col,
-                                                const int64_t* exclude) {
+                                                bool want_row, bool want_col, const int64_t* exclude) {
   const int64_t R = x.size(0), C = y.size(0);
   const auto opts = x.options();
   const T inf = std::numeric_limits<T>::infinity();
@@ -122,17 +121,13 @@ std::tuple<at::Tensor, at::Tensor> forward_impl(const at::Tensor& x, const at::T
   });
 
   at::Tensor row_lse = want_row ? lse_from(row_max, row_sum) : at::empty({0}, opts);
-  at::Tensor col_lse = at::empty({0}, opts);
-  if (want_col) {
-    at::Tensor per_col = lse_from(col_max, col_sum);
-    col_lse = group == 1 ? per_col : per_col.view({C / group, group}).logsumexp(1);
-  }
+  at::Tensor col_lse = want_col ? lse_from(col_max, col_sum) : at::empty({0}, opts);
   return {row_lse, col_lse};
 }
 
 template <typename T>
 std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                 int64_t group, const at::Tensor& row_lse,
+                                                 const at::Tensor& row_lse,
                                                  const at::Tensor& col_lse, const at::Tensor& grad_row,
                                                  const at::Tensor& grad_col, const int64_t* exclude) {
   const int64_t R = x.size(0), C = y.size(0);
@@ -140,9 +135,8 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& x, const at::
   const bool use_row = grad_row.defined(), use_col = grad_col.defined();
   at::Tensor dx = at::zeros_like(x), dy = at::zeros_like(y);
   if (!use_row && !use_col) return {dx, dy};
-  // Per-column copies of the group statistics (O(C)).
-  const at::Tensor col_lse_c = use_col ? col_lse.to(opts).repeat_interleave(group).view({1, C}) : at::Tensor();
-  const at::Tensor grad_col_c = use_col ? grad_col.to(opts).repeat_interleave(group).view({1, C}) : at::Tensor();
+  const at::Tensor col_lse_c = use_col ? col_lse.to(opts).view({1, C}) : at::Tensor();
+  const at::Tensor grad_col_c = use_col ? grad_col.to(opts).view({1, C}) : at::Tensor();
   const at::Tensor row_lse_r = use_row ? row_lse.to(opts).view({R, 1}) : at::Tensor();
   const at::Tensor grad_row_r = use_row ? grad_row.to(opts).view({R, 1}) : at::Tensor();
 
@@ -158,7 +152,7 @@ std::tuple<at::Tensor, at::Tensor> backward_impl(const at::Tensor& x, const at::
         at::Tensor S = tile_view(s_buf, nr, nc), P = tile_view(p_buf, nr, nc);
         at::addmm_out(S, S, xb, yb.t(), /*beta=*/0, /*alpha=*/scale);
         mask_excluded<T>(S, exclude, rb, cb);
-        // dS = grad_row ⊙ softmax over the row + grad_col ⊙ softmax over the column group.
+        // dS = grad_row ⊙ softmax over the row + grad_col ⊙ softmax over the column (col_lse per column).
         if (use_row) {
           at::sub_out(P, S, row_lse_r.narrow(0, rb, nr));
           P.exp_().mul_(grad_row_r.narrow(0, rb, nr));
@@ -182,23 +176,22 @@ const int64_t* exclude_ptr(const at::Tensor& exclude) {
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> lse_forward_cpu(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                   int64_t group, bool want_row, bool want_col,
-                                                   const at::Tensor& exclude) {
+                                                   bool want_row, bool want_col, const at::Tensor& exclude) {
   const auto type = compute_type(x);
   const at::Tensor xc = x.detach().to(type).contiguous(), yc = y.detach().to(type).contiguous();
-  if (type == at::kDouble) return forward_impl<double>(xc, yc, scale, group, want_row, want_col, exclude_ptr(exclude));
-  return forward_impl<float>(xc, yc, scale, group, want_row, want_col, exclude_ptr(exclude));
+  if (type == at::kDouble) return forward_impl<double>(xc, yc, scale, want_row, want_col, exclude_ptr(exclude));
+  return forward_impl<float>(xc, yc, scale, want_row, want_col, exclude_ptr(exclude));
 }
 
 std::tuple<at::Tensor, at::Tensor> lse_backward_cpu(const at::Tensor& x, const at::Tensor& y, double scale,
-                                                    int64_t group, const at::Tensor& row_lse,
-                                                    const at::Tensor& col_lse, const at::Tensor& grad_row,
-                                                    const at::Tensor& grad_col, const at::Tensor& exclude) {
+                                                    const at::Tensor& row_lse, const at::Tensor& col_lse,
+                                                    const at::Tensor& grad_row, const at::Tensor& grad_col,
+                                                    const at::Tensor& exclude) {
   const auto type = compute_type(x);
   const at::Tensor xc = x.detach().to(type).contiguous(), yc = y.detach().to(type).contiguous();
   if (type == at::kDouble)
-    return backward_impl<double>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
-  return backward_impl<float>(xc, yc, scale, group, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
+    return backward_impl<double>(xc, yc, scale, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
+  return backward_impl<float>(xc, yc, scale, row_lse, col_lse, grad_row, grad_col, exclude_ptr(exclude));
 }
 
 }  // namespace surgvlp::losses

@@ -20,8 +20,9 @@ it as one opaque op, forward and backward. Nothing here reads tensor values on t
 inputs are checked from their metadata by the public functions (contrastive.py).
 
 The numerics rule of every backend lives here: `compute_dtype` (statistics, accumulation and
-the gradients the kernels return: float64 for float64 inputs, else float32) and
-`group_columns` (the grouped column reduction from per-column log-sum-exps).
+the gradients the kernels return: float64 for float64 inputs, else float32; the C++ kernels'
+`compute_type` is the same rule where their templates need it) and `group_columns` (the grouped
+column reduction: every kernel returns and takes per-column statistics).
 """
 import torch
 
@@ -85,7 +86,8 @@ def _fused_forward(x: torch.Tensor, y: torch.Tensor | None, scale: float, group:
     y_inv = _empty(x) if y is None or not normalize else _inverse_norm(y)
     xs = _scaled(x, x_inv)
     ys = xs if y is None else _scaled(y, y_inv)
-    row_lse, col_lse = forward_kernel(xs, ys, scale, group, rows, cols, exclude)
+    row_lse, per_column = forward_kernel(xs, ys, scale, rows, cols, exclude)
+    col_lse = group_columns(per_column, group) if cols else per_column
     pos, weights = _empty(x), _empty(x)
     if has_positive:
         cdt = compute_dtype(x.dtype)
@@ -119,9 +121,12 @@ def _fused_backward(x: torch.Tensor, y: torch.Tensor | None, x_inv: torch.Tensor
     ys = xs if y is None else _scaled(y, y_inv)
     grad_row = grad_row.contiguous() if grad_row is not None and row_lse.numel() else None
     grad_col = grad_col.contiguous() if grad_col is not None and col_lse.numel() else None
-    # The kernel's gradients w.r.t. x' and y' (compute dtype), zeros when only pos is used.
-    dxs, dys = backward_kernel(xs, ys, scale, group, row_lse if grad_row is not None else None,
-                               col_lse if grad_col is not None else None, grad_row, grad_col, exclude)
+    # The kernel's gradients w.r.t. x' and y' (compute dtype), zeros when only pos is used; the
+    # column statistics go in per column (the backward of group_columns).
+    per_column = (lambda t: t.repeat_interleave(group)) if group > 1 else (lambda t: t)  # noqa: E731
+    dxs, dys = backward_kernel(xs, ys, scale, row_lse if grad_row is not None else None,
+                               per_column(col_lse) if grad_col is not None else None, grad_row,
+                               per_column(grad_col) if grad_col is not None else None, exclude)
     if grad_pos is not None and weights.numel():
         cdt = dxs.dtype
         coeff = weights * grad_pos.unsqueeze(1) * scale              # (R, pgroup)

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from surgvlp_fast.losses.fused import compute_dtype, group_columns
+from surgvlp_fast.losses.fused import compute_dtype
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -156,8 +156,9 @@ def kernel_types(dtype: torch.dtype):
     return acc, (tl.float64 if acc == torch.float64 else tl.float32), _INTERPRET or dtype == acc
 
 
-def lse_forward(x, y, scale, group, want_row, want_col, exclude):
-    """Inputs: contiguous 2-D tensors of one dtype on one device (fused.py's op guarantees it)."""
+def lse_forward(x, y, scale, want_row, want_col, exclude):
+    """(row_lse, per-column col_lse). Inputs: contiguous 2-D tensors of one dtype on one device
+    (fused.py's op guarantees it)."""
     (R, D), C = x.shape, y.shape[0]
     acc, tl_acc, upcast = kernel_types(x.dtype)
     block_m, block_n, block_d, warps = launch_config("forward", x.dtype)
@@ -174,7 +175,7 @@ def lse_forward(x, y, scale, group, want_row, want_col, exclude):
     row_lse = _lse_from(row_max, row_sum) if want_row else row_max.new_empty(0)
     col_lse = row_max.new_empty(0)
     if want_col:
-        col_lse = group_columns(torch.logsumexp(_lse_from(part_max, part_sum), dim=0), group)
+        col_lse = torch.logsumexp(_lse_from(part_max, part_sum), dim=0)
     return row_lse, col_lse
 
 
@@ -182,7 +183,7 @@ def _lse_from(run_max, run_sum):
     return torch.where(torch.isinf(run_max), torch.zeros_like(run_max), run_max) + run_sum.log()
 
 
-def lse_backward(x, y, scale, group, row_lse, col_lse, grad_row, grad_col, exclude):
+def lse_backward(x, y, scale, row_lse, col_lse, grad_row, grad_col, exclude):
     (R, D), C = x.shape, y.shape[0]
     acc, tl_acc, upcast = kernel_types(x.dtype)
     block_m, block_n, block_d, warps = launch_config("backward", x.dtype)
@@ -194,8 +195,8 @@ def lse_backward(x, y, scale, group, row_lse, col_lse, grad_row, grad_col, exclu
     dummy = dx                                          # any valid pointer for unused arguments
     row_lse = row_lse.to(acc).contiguous() if use_row else dummy
     grad_row = grad_row.to(acc).contiguous() if use_row else dummy
-    col_lse = col_lse.to(acc).repeat_interleave(group) if use_col else dummy
-    grad_col = grad_col.to(acc).repeat_interleave(group) if use_col else dummy
+    col_lse = col_lse.to(acc).contiguous() if use_col else dummy
+    grad_col = grad_col.to(acc).contiguous() if use_col else dummy
     excl = exclude if exclude is not None else dummy
     common = dict(HAS_EXCLUDE=exclude is not None, USE_ROW=use_row, USE_COL=use_col, UPCAST=upcast, ACC=tl_acc,
                   BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, num_warps=warps)

@@ -114,24 +114,23 @@ def test_native_kernel_checks_its_inputs():
     kernels = native_submodule("losses")
     x, y = torch.randn(4, 3), torch.randn(6, 3)
     calls = [
-        (lambda: kernels.lse_forward(x, torch.randn(6, 4), 1.0, 1, True, False), "same embedding width"),
-        (lambda: kernels.lse_forward(x, torch.randn(3, 6).T, 1.0, 1, True, False), "contiguous"),
-        (lambda: kernels.lse_forward(x, y.double(), 1.0, 1, True, False), "same dtype"),
-        (lambda: kernels.lse_forward(x[:0], y, 1.0, 1, True, False), "empty"),
-        (lambda: kernels.lse_forward(x.int(), y.int(), 1.0, 1, True, False), "float32"),
-        (lambda: kernels.lse_forward(x.unsqueeze(0), y, 1.0, 1, True, False), "2-D"),
-        (lambda: kernels.lse_forward(x, y, 1.0, 4, True, True), "divide"),
-        (lambda: kernels.lse_forward(x, y, float("nan"), 1, True, False), "scale"),
-        (lambda: kernels.lse_forward(x, y, 1.0, 1, False, False), "ask for"),
-        (lambda: kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, 1])), "one column index"),
-        (lambda: kernels.lse_backward(x, y, 1.0, 1, torch.zeros(3), None, torch.zeros(3), None), r"shape \(4\)"),
-        (lambda: kernels.lse_backward(x, y, 1.0, 1, None, None, torch.zeros(4), None), "without row_lse"),
+        (lambda: kernels.lse_forward(x, torch.randn(6, 4), 1.0, True, False), "same embedding width"),
+        (lambda: kernels.lse_forward(x, torch.randn(3, 6).T, 1.0, True, False), "contiguous"),
+        (lambda: kernels.lse_forward(x, y.double(), 1.0, True, False), "same dtype"),
+        (lambda: kernels.lse_forward(x[:0], y, 1.0, True, False), "empty"),
+        (lambda: kernels.lse_forward(x.int(), y.int(), 1.0, True, False), "float32"),
+        (lambda: kernels.lse_forward(x.unsqueeze(0), y, 1.0, True, False), "2-D"),
+        (lambda: kernels.lse_forward(x, y, float("nan"), True, False), "scale"),
+        (lambda: kernels.lse_forward(x, y, 1.0, False, False), "ask for"),
+        (lambda: kernels.lse_forward(x, y, 1.0, True, False, torch.tensor([0, 1])), "one column index"),
+        (lambda: kernels.lse_backward(x, y, 1.0, torch.zeros(3), None, torch.zeros(3), None), r"shape \(4\)"),
+        (lambda: kernels.lse_backward(x, y, 1.0, None, None, torch.zeros(4), None), "without row_lse"),
     ]
     for call, message in calls:
         with pytest.raises(RuntimeError, match=message):
             call()
-    outside, _ = kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, -5, 2, 60]))
-    inside, _ = kernels.lse_forward(x, y, 1.0, 1, True, False, torch.tensor([0, -1, 2, -1]))
+    outside, _ = kernels.lse_forward(x, y, 1.0, True, False, torch.tensor([0, -5, 2, 60]))
+    inside, _ = kernels.lse_forward(x, y, 1.0, True, False, torch.tensor([0, -1, 2, -1]))
     torch.testing.assert_close(outside, inside)
 
 
