@@ -447,9 +447,9 @@ def augment_texts(root: str, model: str, client: ChatClient | None = None, tasks
     written = {"keystep": 0, "abstract": 0, "narration": 0, "pseudo_steps": 0}
     by_task = {task: [r for r in requests if r.task == task] for task in tasks}
     if "dictionary" in tasks:
-        written["keystep"] = _write_dictionary(by_task["dictionary"], key)
+        written["keystep"] = _write_answers(by_task["dictionary"], key, "step", ("start", "end", "step", "text"))
     if "summarizer" in tasks:
-        written["abstract"] = _write_summaries(by_task["summarizer"], key)
+        written["abstract"] = _write_answers(by_task["summarizer"], key, "original", ("start", "end", "text", "original"))
     if "recipe" in tasks:
         written["pseudo_steps"], written["narration"] = _write_recipe(root, by_task["recipe"], key,
                                                                       SentenceEmbedder(embedder))
@@ -478,26 +478,16 @@ def _group(requests):
     return files
 
 
-def _write_dictionary(requests, answer_of) -> int:
-    for path, reqs in _group(requests).items():
+def _write_answers(requests, answer_of, kept: str, columns: tuple) -> int:
+    """Each row's input kept in column `kept`, its answer in `text`; `columns` first, other columns after."""
+    files = _group(requests)
+    for path, reqs in files.items():
         header, rows = _read_csv(path)
         by_line = {r.row: r for r in reqs}
         for line, row in rows:
-            row["step"], row["text"] = by_line[line].input, answer_of(by_line[line])
-        extra = [h for h in header if h not in ("start", "end", "step", "text")]
-        _write_csv(path, ["start", "end", "step", "text", *extra], [row for _, row in rows])
-    return len(_group(requests))
-
-
-def _write_summaries(requests, answer_of) -> int:
-    for path, reqs in _group(requests).items():
-        header, rows = _read_csv(path)
-        by_line = {r.row: r for r in reqs}
-        for line, row in rows:
-            row["original"], row["text"] = by_line[line].input, answer_of(by_line[line])
-        extra = [h for h in header if h not in ("start", "end", "text", "original")]
-        _write_csv(path, ["start", "end", "text", "original", *extra], [row for _, row in rows])
-    return len(_group(requests))
+            row[kept], row["text"] = by_line[line].input, answer_of(by_line[line])
+        _write_csv(path, [*columns, *(h for h in header if h not in columns)], [row for _, row in rows])
+    return len(files)
 
 
 def _write_recipe(root, requests, answer_of, embed) -> tuple[int, int]:

@@ -20,15 +20,6 @@ OVERRIDES = ["model.vision.backbone=resnet18", "model.vision.weights=imagenet"] 
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from surgvlp_fast.synthetic import make_world
-
-    root = tmp_path_factory.mktemp("world")
-    make_world(str(root), preset="tiny", seed=0, overwrite=True, workers=1)
-    return str(root)
-
-
-@pytest.fixture(scope="module")
 def released(world, tmp_path_factory):
     """A model in the released layout: `.pth` with pooler and position_ids, and the `.zip` holding it."""
     from surgvlp_fast.config import load_config, save_config

@@ -16,15 +16,6 @@ CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.ya
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from surgvlp_fast.synthetic import make_world
-
-    root = tmp_path_factory.mktemp("world")
-    make_world(str(root), preset="tiny", seed=0, overwrite=True, workers=1)
-    return str(root)
-
-
-@pytest.fixture(scope="module")
 def tiny(world):
     from surgvlp_fast.config import load_config
     from surgvlp_fast.models import build_model, load_tokenizer
