@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from training_helpers import ROOT, run_env
+from training_helpers import ROOT, run_env, tiny_world_overrides as tiny
 from surgvlp_fast import cli
 from surgvlp_fast.training.checkpoint import latest_checkpoint
 
@@ -20,24 +20,6 @@ def world(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("world") / "data")
     make_world(root, preset="tiny", seed=0)
     return root
-
-
-def tiny(world, method):
-    out = [f"data.root={world}", f"model.text.tokenizer={world}/tokenizer", "model.text.path=",
-           "model.vision.backbone=tiny_cnn", "model.vision.weights=random", "model.embed_dim=32",
-           "model.text.hidden_size=32", "model.text.num_layers=2", "model.text.num_heads=2",
-           "model.text.intermediate_size=64", "model.text.max_positions=80", "model.text.last_n_layers=2",
-           "data.num_workers=0", "device=cpu", "train.epochs=1", "train.progress_bar=false",
-           "schedule.mode=batch", "schedule.batches.clip=2", "schedule.batches.keystep=1", "schedule.batches.video=1",
-           "train.max_steps=4"]
-    for level, frames, length in (("clip", 4, 24), ("val", 4, 24), ("keystep", 4, 48), ("video", 8, 64)):
-        out += [f"data.{level}.size=32", f"data.{level}.num_frames={frames}", f"data.{level}.max_length={length}",
-                f"data.{level}.batch_size=2"]
-    if method == "peskavlp":   # the evaluation hook on the synthetic Cholec80 test videos
-        out += ["eval.every_epochs=1", "eval.protocols=[cholec80]", "eval.options.videos=49-50", "train.max_steps=0"]
-    else:
-        out += ["eval.every_epochs=0"]
-    return out
 
 
 def train_records(work_dir):

@@ -1,7 +1,11 @@
-"""Resident memory stays flat over a long run of training steps (toy world, real streams and trainer)."""
+"""Resident memory stays flat over a long run of training steps: the toy world (real streams and
+trainer), and the synthetic world through the whole pipeline (videos decoded, views, real objective)."""
+import os
+
 import pytest
 
 import training_toy as toy
+from training_helpers import ROOT, tiny_world_overrides
 from surgvlp_fast.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.training.trainer import Trainer
@@ -27,3 +31,23 @@ def test_resident_memory_is_flat_over_many_steps(tmp_path, tokenizer_dir):
     assert trainer.progress.step == trainer.total_steps == 240
     warm = samples[2]
     assert max(samples[2:]) - warm < 25, f"resident memory over the run (MB, every 20 steps): {samples}"
+
+
+@pytest.mark.slow
+def test_resident_memory_is_flat_on_the_synthetic_world(tmp_path, tiny_world):
+    from surgvlp_fast.pretrain.build import build_training_data
+
+    world = str(tiny_world[0])
+    cfg = load_config(os.path.join(ROOT, "configs", "hecvl.yaml"), tiny_world_overrides(world, "hecvl") + [
+        "train.max_steps=0", "train.epochs=40", "checkpoint.every_epochs=10", "checkpoint.keep_last=2",
+        "train.log_every=50", "validation.every_epochs=0"])
+    trainer = Trainer(cfg, str(tmp_path / "run"), build_training_data(cfg, load_tokenizer(f"{world}/tokenizer")))
+    samples = []
+    with trainer:
+        step = trainer.total_steps // 10
+        for stop in range(step, trainer.total_steps + 1, step):
+            trainer.train(max_steps=stop)
+            samples.append(rss_mb())
+    assert trainer.progress.step == trainer.total_steps >= 150
+    warm = samples[2]
+    assert max(samples[2:]) - warm < 25, f"resident memory over the run (MB, every {step} steps): {samples}"

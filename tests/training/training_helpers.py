@@ -26,3 +26,22 @@ def run_toy(work_dir, tokenizer, *args, nproc=1, timeout=300):
                             capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def tiny_world_overrides(world, method):
+    """Overrides that train `method` with tiny models on the tiny synthetic world in `world` (seconds per run)."""
+    out = [f"data.root={world}", f"model.text.tokenizer={world}/tokenizer", "model.text.path=",
+           "model.vision.backbone=tiny_cnn", "model.vision.weights=random", "model.embed_dim=32",
+           "model.text.hidden_size=32", "model.text.num_layers=2", "model.text.num_heads=2",
+           "model.text.intermediate_size=64", "model.text.max_positions=80", "model.text.last_n_layers=2",
+           "data.num_workers=0", "device=cpu", "train.epochs=1", "train.progress_bar=false",
+           "schedule.mode=batch", "schedule.batches.clip=2", "schedule.batches.keystep=1", "schedule.batches.video=1",
+           "train.max_steps=4"]
+    for level, frames, length in (("clip", 4, 24), ("val", 4, 24), ("keystep", 4, 48), ("video", 8, 64)):
+        out += [f"data.{level}.size=32", f"data.{level}.num_frames={frames}", f"data.{level}.max_length={length}",
+                f"data.{level}.batch_size=2"]
+    if method == "peskavlp":   # the evaluation hook on the synthetic Cholec80 test videos
+        out += ["eval.every_epochs=1", "eval.protocols=[cholec80]", "eval.options.videos=49-50", "train.max_steps=0"]
+    else:
+        out += ["eval.every_epochs=0"]
+    return out
