@@ -69,7 +69,9 @@ class PassBatchSampler:
 
 
 class SkipCorrupt(Dataset):
-    """Returns (sample, [messages of the corrupt samples replaced on the way])."""
+    """Returns (sample, [messages of the corrupt samples replaced on the way]). A key may be
+    (pass, index): the dataset's epoch is then set where the sample is made, so persistent
+    DataLoader workers follow the passes."""
 
     def __init__(self, dataset, corrupt_errors: tuple, retries: int):
         self.dataset, self.corrupt_errors, self.retries = dataset, corrupt_errors, retries
@@ -77,7 +79,13 @@ class SkipCorrupt(Dataset):
     def __len__(self):
         return len(self.dataset)
 
-    def __getitem__(self, index):
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            epoch, index = key
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(epoch)
+        else:
+            index = key
         skipped = []
         for attempt in range(self.retries + 1):
             i = (index + attempt * SUBSTITUTE_STRIDE) % len(self.dataset)
@@ -86,6 +94,21 @@ class SkipCorrupt(Dataset):
             except self.corrupt_errors as e:
                 skipped.append(f"sample {i}: {e}")
         raise RuntimeError(f"{self.retries + 1} corrupt samples in a row; the data looks broken: {skipped}")
+
+
+class _PassKeys:
+    """The sampler's batches with the pass number beside each index."""
+
+    def __init__(self, sampler: PassBatchSampler):
+        self.sampler = sampler
+
+    def __len__(self):
+        return len(self.sampler)
+
+    def __iter__(self):
+        epoch = self.sampler.epoch
+        for batch in self.sampler:
+            yield [(epoch, i) for i in batch]
 
 
 class _CollateWithSkips:
@@ -105,9 +128,11 @@ class LevelStream:
         self.name, self.dataset = name, dataset
         self.sampler = PassBatchSampler(len(dataset), batch_size, seed, rank, world_size, shuffle)
         self.seed, self.num_workers = seed, num_workers
-        self.loader = DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=self.sampler,
+        # persistent workers: a new pass reuses them (and their open video readers) instead of starting anew
+        self.loader = DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=_PassKeys(self.sampler),
                                  collate_fn=_CollateWithSkips(collate), num_workers=num_workers,
-                                 worker_init_fn=WorkerInit(worker_init), generator=torch.Generator())
+                                 persistent_workers=num_workers > 0, worker_init_fn=WorkerInit(worker_init),
+                                 generator=torch.Generator())
         self._iterator = None
         self.consumed = 0
         self.skipped: list[str] = []
@@ -133,8 +158,6 @@ class LevelStream:
 
     def _start_pass(self):
         self.sampler.start = self.consumed
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(self.sampler.epoch)
         self.loader.generator.manual_seed(self.seed * 1_000_003 + self.sampler.epoch * 1009 + self.consumed
                                           + self.sampler.offset * 7_919_993)
         self._iterator = iter(self.loader)

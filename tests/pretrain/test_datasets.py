@@ -200,3 +200,26 @@ def test_knowledge_augmented_text_options(tiny_world, tmp_path):
     anchors = {choice: {at(ClipLevelDataset(str(dst), size=S, narration_text=choice), 0, e)["sents_0"][0][:3]
                         for e in range(12)} for choice in ("text", "pseudo_step", "random")}
     assert anchors == {"text": {"aws"}, "pseudo_step": {"cut"}, "random": {"aws", "cut"}}
+
+
+class _WorkerPids(torch.utils.data.Dataset):
+    """Each sample: the pid of the process that made it, and the epoch it was made in."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def __len__(self):
+        return 3
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        return torch.tensor([os.getpid(), self.epoch])
+
+
+def test_stream_workers_persist_across_passes_and_follow_the_pass():
+    stream = LevelStream("clip", _WorkerPids(), 3, torch.stack, seed=0, num_workers=1)
+    batches = [stream.next() for _ in range(4)]    # one batch per pass: four passes
+    assert len({int(b[0, 0]) for b in batches}) == 1 and int(batches[0][0, 0]) != os.getpid()
+    assert [sorted(set(b[:, 1].tolist())) for b in batches] == [[0], [1], [2], [3]]
