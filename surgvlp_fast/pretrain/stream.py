@@ -119,6 +119,16 @@ class _CollateWithSkips:
         return self.collate([sample for sample, _ in items]), [m for _, messages in items for m in messages]
 
 
+def corrupt_tolerant_loader(dataset, batch_sampler, collate, *, corrupt_errors: tuple = (), retries: int = 10,
+                            num_workers: int = 0, worker_init=None, generator=None, persistent: bool = False):
+    """A DataLoader of (batch, [messages of the corrupt samples replaced]) over `batch_sampler`'s index
+    lists, with the stream's corrupt-sample policy and the parent-death signal in its workers."""
+    return DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=batch_sampler,
+                      collate_fn=_CollateWithSkips(collate), num_workers=num_workers,
+                      persistent_workers=persistent and num_workers > 0, worker_init_fn=WorkerInit(worker_init),
+                      generator=generator if generator is not None else torch.Generator())
+
+
 class LevelStream:
     """Endless batches of one level; `state_dict()` is its position, restored by `load_state_dict`."""
 
@@ -129,10 +139,9 @@ class LevelStream:
         self.sampler = PassBatchSampler(len(dataset), batch_size, seed, rank, world_size, shuffle)
         self.seed, self.num_workers = seed, num_workers
         # persistent workers: a new pass reuses them (and their open video readers) instead of starting anew
-        self.loader = DataLoader(SkipCorrupt(dataset, corrupt_errors, retries), batch_sampler=_PassKeys(self.sampler),
-                                 collate_fn=_CollateWithSkips(collate), num_workers=num_workers,
-                                 persistent_workers=num_workers > 0, worker_init_fn=WorkerInit(worker_init),
-                                 generator=torch.Generator())
+        self.loader = corrupt_tolerant_loader(dataset, _PassKeys(self.sampler), collate, corrupt_errors=corrupt_errors,
+                                              retries=retries, num_workers=num_workers, worker_init=worker_init,
+                                              persistent=True)
         self._iterator = None
         self.consumed = 0
         self.skipped: list[str] = []

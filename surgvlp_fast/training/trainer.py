@@ -27,7 +27,7 @@ from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.pretrain.build import TrainingData
 from surgvlp_fast.pretrain.levels import LEVELS as LEVEL_TABLE
-from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, SkipCorrupt, WorkerInit, _CollateWithSkips
+from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler, corrupt_tolerant_loader
 from surgvlp_fast.training.distributed import DistEnv, init_process_group, pick_device, read_env
 from surgvlp_fast.training.logs import RunLog
 from surgvlp_fast.training.schedule import cosine_with_warmup, epoch_plan, total_steps
@@ -317,11 +317,10 @@ class Trainer:
         try:
             sampler = PassBatchSampler(len(self.data.val), self.cfg.data.val.batch_size, 0, self.env.rank,
                                        self.env.world_size, shuffle=False)
-            loader = torch.utils.data.DataLoader(
-                SkipCorrupt(self.data.val, self.data.corrupt_errors, self.cfg.data.corrupt_retries),
-                batch_sampler=sampler, collate_fn=_CollateWithSkips(self.data.collate["val"]),
-                num_workers=self.cfg.data.num_workers, worker_init_fn=WorkerInit(self.data.worker_init),
-                generator=torch.Generator().manual_seed(self.cfg.seed))
+            loader = corrupt_tolerant_loader(
+                self.data.val, sampler, self.data.collate["val"], corrupt_errors=self.data.corrupt_errors,
+                retries=self.cfg.data.corrupt_retries, num_workers=self.cfg.data.num_workers,
+                worker_init=self.data.worker_init, generator=torch.Generator().manual_seed(self.cfg.seed))
             generator = torch.Generator().manual_seed(self.cfg.seed)
             total, count = torch.zeros((), device=self.device), 0
             for batch, _ in loader:
