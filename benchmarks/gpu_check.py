@@ -1,5 +1,6 @@
 """The GPU check behind tools/gpu_check.sh: build, kernel report, every GPU-marked test, the GPU
-loss benchmarks; one markdown report plus rows in benchmarks/results.csv.
+benchmarks (losses, clip sampling, a training step); one markdown report plus rows in
+benchmarks/results.csv.
 
     python benchmarks/gpu_check.py [--out DIR] [--dry-run] [--quick]
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+LOSSES, SAMPLER, TRAIN = "gpu_losses.json", "gpu_sampler.json", "gpu_train.json"   # the benchmarks' results
 
 
 @dataclass
@@ -39,7 +41,9 @@ class Outcome:
 def plan(out_dir: str, python: str, quick: bool = False) -> list:
     """The steps, in order (about 8 minutes on one H100 / H200; --quick: the smallest sizes)."""
     sizes = ["4096"] if quick else ["4096", "16384", "32768"]
-    losses_json = os.path.join(out_dir, "gpu_losses.json")
+    clips = ["8"] if quick else ["16"]
+    training = (["--cells", "bf16+ckpt", "bf16+ckpt+compile", "--levels", "clip"] if quick
+                else ["--cells", *bench_cells()])
     no_interpreter = {"TRITON_INTERPRET": None}
     return [
         Step("build (CUDA kernels required)", [python, "-m", "pip", "install", "-e", ".", "--no-build-isolation", "-q"],
@@ -49,8 +53,21 @@ def plan(out_dir: str, python: str, quick: bool = False) -> list:
         Step("GPU-marked tests", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-disable", "-m",
                                   "gpu", "tests"], 240),
         Step("fused losses vs naive vs GEMM floor; soft-DTW", [python, "benchmarks/bench_gpu_losses.py", "--sizes",
-                                                               *sizes, "--json", losses_json], 300, no_interpreter),
+                                                               *sizes, "--json", os.path.join(out_dir, LOSSES)], 300,
+             no_interpreter),
+        Step("clip sampling: native NVDEC vs torchcodec CUDA vs native CPU",
+             [python, "benchmarks/bench_gpu_sampler.py", "--clips", *clips, "--json", os.path.join(out_dir, SAMPLER)],
+             180),
+        Step("training step: ResNet-50 + BERT-base at the paper's batches",
+             [python, "benchmarks/bench_gpu_train.py", *training, "--json", os.path.join(out_dir, TRAIN)], 420,
+             no_interpreter),
     ]
+
+
+def bench_cells() -> list:
+    from bench_gpu_train import CELLS
+
+    return CELLS
 
 
 def run_step(step: Step) -> Outcome:
@@ -71,18 +88,30 @@ def run_step(step: Step) -> Outcome:
     return Outcome(step, code, time.perf_counter() - start, "\n".join(text.strip().splitlines()[-40:]))
 
 
-def write_report(path: str, outcomes: list, losses_json: str | None, device: str) -> str:
-    """The markdown report: one line per step, the loss table, and the tail of each failed step."""
-    from bench_gpu_losses import table
+def sections():
+    """(results file, heading, markdown table of its results) of each GPU benchmark."""
+    import bench_gpu_losses
+    import bench_gpu_sampler
+    import bench_gpu_train
 
+    return [(LOSSES, "Fused losses (forward + backward)", bench_gpu_losses.table),
+            (SAMPLER, "Clip sampling (clip recipe, 336 px)", bench_gpu_sampler.table),
+            (TRAIN, "Training step (peskavlp, the paper's per-GPU batches)", bench_gpu_train.table)]
+
+
+def write_report(path: str, outcomes: list, out_dir: str, device: str) -> str:
+    """The markdown report: one line per step, each benchmark's table (from its results file in
+    `out_dir`, when it wrote one), and the tail of each failed step."""
     lines = [f"# GPU check, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"Device: {device}", "", "| step | status | seconds |", "|---|---|---|"]
     for o in outcomes:
         status = "ok" if o.returncode == 0 else ("timed out" if o.returncode == 124 else f"failed ({o.returncode})")
         lines.append(f"| {o.step.name} | {status} | {o.seconds:.0f} |")
-    if losses_json and os.path.exists(losses_json):
-        with open(losses_json) as f:
-            lines += ["", "## Fused losses (forward + backward)", "", table(json.load(f))]
+    for name, heading, table in sections():
+        results = os.path.join(out_dir, name)
+        if os.path.exists(results):
+            with open(results) as f:
+                lines += ["", f"## {heading}", "", table(json.load(f))]
     for o in outcomes:
         if o.returncode != 0 or o.step.name.startswith("Triton"):
             lines += ["", f"## {o.step.name}: output (last lines)", "", "```", o.tail, "```"]
@@ -111,13 +140,15 @@ def main(argv=None) -> int:
             print(f"  {i}. {s.name} (limit {s.timeout_s} s): {(env + ' ') if env else ''}{' '.join(s.command)}")
         return 0
     os.makedirs(args.out, exist_ok=True)
+    for name in (LOSSES, SAMPLER, TRAIN):  # the report shows this run's results only
+        if os.path.exists(os.path.join(args.out, name)):
+            os.remove(os.path.join(args.out, name))
     outcomes = []
     for s in steps:
         print(f"gpu_check: {s.name} ...", flush=True)
         outcomes.append(run_step(s))
         print(f"gpu_check: {s.name}: rc {outcomes[-1].returncode}, {outcomes[-1].seconds:.0f} s", flush=True)
-    report = write_report(os.path.join(args.out, "report.md"), outcomes, os.path.join(args.out, "gpu_losses.json"),
-                          torch.cuda.get_device_name(0))
+    report = write_report(os.path.join(args.out, "report.md"), outcomes, args.out, torch.cuda.get_device_name(0))
     print(report)
     return 0 if all(o.returncode == 0 for o in outcomes) else 1
 
