@@ -47,7 +47,8 @@ class TorchCodecCudaReader(TorchCodecReader):
     def _open(self):
         from torchcodec.decoders import VideoDecoder
 
-        return VideoDecoder(self.path, stream_index=self._index.stream_index, seek_mode="exact", device=str(self.device))
+        return VideoDecoder(self.path, stream_index=self._index.stream_index, seek_mode="exact",
+                            device=str(self.device))
 
     def frames_at(self, timestamps, *, crop=None, size=None, flip=False, layout="TCHW") -> torch.Tensor:
         crop, size = check_request(self.metadata, crop, size, layout)

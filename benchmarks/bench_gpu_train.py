@@ -161,7 +161,8 @@ def table(results) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", nargs="+", type=cell_name, default=CELLS, help="precision[+ckpt][+compile], in order")
+    parser.add_argument("--cells", nargs="+", type=cell_name, default=CELLS,
+                        help="precision[+ckpt][+compile], in order")
     parser.add_argument("--levels", nargs="+", default=list(BATCH), choices=list(BATCH))
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)

@@ -39,7 +39,7 @@ class Outcome:
 
 
 def plan(out_dir: str, python: str, quick: bool = False) -> list:
-    """The steps, in order (about 8 minutes on one H100 / H200; --quick: the smallest sizes)."""
+    """The steps, in order (target: 8 minutes on one H100 / H200, not yet measured; --quick: the smallest sizes)."""
     sizes = ["4096"] if quick else ["4096", "16384", "32768"]
     clips = ["8"] if quick else ["16"]
     training = (["--cells", "bf16+ckpt", "bf16+ckpt+compile", "--levels", "clip"] if quick
