@@ -51,6 +51,9 @@ VIDEOS = {
     "bt709_full_range": ("bt709_full_range.mp4", "-f lavfi -i testsrc2=size=160x120:rate=25:duration=2 "
                          "-c:v libx264 -pix_fmt yuvj420p -colorspace bt709 -color_primaries bt709 "
                          "-color_trc bt709 -g 10"),
+    # 360 = 16·22 + 8: a width whose RGB rows swscale's SIMD writers would overrun
+    "width_8_mod_16": ("width_8_mod_16.mp4", "-f lavfi -i testsrc2=size=360x96:rate=25:duration=2 "
+                       "-c:v libx264 -pix_fmt yuv420p -g 10"),
     "tiny_intra": ("tiny_intra.mp4", "-f lavfi -i testsrc2=size=64x48:rate=25:duration=4 "
                    "-c:v libx264 -pix_fmt yuv420p -g 1"),
     "audio_only": ("audio_only.m4a", "-f lavfi -i sine=frequency=440:duration=2 -c:a aac"),

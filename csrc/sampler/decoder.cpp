@@ -153,10 +153,20 @@ void Decoder::convert_cpu(const AVFrame* frame, uint8_t* out) {
   int colorspace = frame->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : frame->colorspace;
   sws_setColorspaceDetails(sws_, sws_getCoefficients(colorspace), frame->color_range == AVCOL_RANGE_JPEG,
                            sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
-  uint8_t* planes[4] = {out, nullptr, nullptr, nullptr};
-  int strides[4] = {3 * width_, 0, 0, 0};
+  // swscale's SIMD writers fill 16 pixels at a time: a width that is not a multiple of 16 would
+  // write past the end of each row, and past the tensor after the last one. Such frames are
+  // converted into a padded scratch buffer and copied.
+  const int row_bytes = 3 * width_;
+  const bool direct = width_ % 16 == 0;
+  const int stride = direct ? row_bytes : (row_bytes + 48 + 63) / 64 * 64;
+  if (!direct) scratch_.resize(static_cast<size_t>(stride) * (height_ + 1));
+  uint8_t* planes[4] = {direct ? out : scratch_.data(), nullptr, nullptr, nullptr};
+  int strides[4] = {stride, 0, 0, 0};
   int rows = sws_scale(sws_, frame->data, frame->linesize, 0, height_, planes, strides);
   if (rows != height_) throw VideoFailure("colour conversion failed");
+  if (!direct)
+    for (int y = 0; y < height_; ++y)
+      std::copy_n(scratch_.data() + static_cast<size_t>(y) * stride, row_bytes, out + static_cast<size_t>(y) * row_bytes);
 }
 
 at::Tensor Decoder::decode_rgb(const std::vector<int64_t>& numbers) {

@@ -52,6 +52,7 @@ class Decoder {
   int stream_index_;
   std::vector<int64_t> pts_;
   std::vector<uint8_t> keyframe_;
+  std::vector<uint8_t> scratch_;  // convert_cpu's padded rows for widths that are not a multiple of 16
   FormatPtr fmt_;
   CodecPtr codec_;
   PacketPtr packet_;

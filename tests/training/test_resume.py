@@ -14,7 +14,6 @@ import time
 import pytest
 import torch
 
-import training_toy
 from training_helpers import ROOT, run_env, run_toy, toy_command
 from surgvlp_fast.training.checkpoint import latest_checkpoint, list_checkpoints
 
@@ -35,7 +34,9 @@ def step_losses(work_dir) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tokenizer_dir):
     work_dir = tmp_path_factory.mktemp("resume") / "full"
-    training_toy.main([str(work_dir), "--tokenizer", tokenizer_dir, *ARGS])   # in this process
+    # a fresh process, as the interrupted runs: the same threads and summation order, whatever
+    # earlier tests left in this process (torch.set_num_threads)
+    run_toy(work_dir, tokenizer_dir, *ARGS)
     return work_dir
 
 

@@ -11,7 +11,7 @@ from video_helpers import cli_frames, ffprobe_stream
 
 DECODERS = [b for b in available_backends() if b != "frames"]
 FORMATS = ["h264_long_gop", "h264_short_gop", "h264_bframes", "hevc", "vp9_webm", "h264_mkv",
-           "odd_size", "audio_first", "vfr", "bt709_full_range"]
+           "odd_size", "audio_first", "vfr", "bt709_full_range", "width_8_mod_16"]
 
 
 def probe(path):
