@@ -25,8 +25,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name: ffmpeg arguments after "-y -v error" (tiny: 64x48, 1 s, several GOPs)
+# name: ffmpeg arguments after "-y -v error" (tiny: 64x48 or 72x48 — a width that is not a multiple
+# of 16 —, 1 s, several GOPs)
 SEEDS = {
+    "h264_w72.mp4": "-f lavfi -i testsrc2=size=72x48:rate=25:duration=1 -c:v libx264 -pix_fmt yuv420p -g 8",
     "h264.mp4": "-f lavfi -i testsrc2=size=64x48:rate=25:duration=1 -c:v libx264 -pix_fmt yuv420p -g 8 -bf 2",
     "hevc.mp4": "-f lavfi -i testsrc2=size=64x48:rate=25:duration=1 -c:v libx265 -pix_fmt yuv420p "
                 "-x265-params log-level=none:keyint=8 -tag:v hvc1",
