@@ -9,6 +9,8 @@ of the per-rank losses when the ranks hold equal batches).
 import torch
 import torch.distributed as dist
 
+from surgvlp_fast.backends import value_checks
+
 
 def _world():
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -50,12 +52,18 @@ def row_counts(rows: int, device) -> list:
 def gather_with_grad(x: torch.Tensor, sizes: list | None = None):
     """(x_all, offset): x of every rank concatenated in rank order, and the index of this rank's
     first row in it. Ranks may hold different numbers of rows (`sizes`: every rank's, from
-    `row_counts`, or exchanged here). Without an initialised process group of more than one
-    process: (x, 0)."""
+    `row_counts` or known to the caller, then checked against the exchanged counts only with
+    SURGVLP_FAST_CHECK_VALUES=1; None: exchanged here). Without an initialised process group of
+    more than one process: (x, 0)."""
     world, rank = _world()
     if world == 1:
         return x, 0
-    sizes = row_counts(x.shape[0], x.device) if sizes is None else sizes
-    if sizes[rank] != x.shape[0]:
-        raise ValueError(f"gather_with_grad: this rank has {x.shape[0]} rows, sizes say {sizes[rank]}")
+    if sizes is None:
+        sizes = row_counts(x.shape[0], x.device)
+    elif value_checks():   # a wait on the host: debug only
+        held = row_counts(x.shape[0], x.device)
+        if held != list(sizes):
+            raise ValueError(f"gather_with_grad: the processes hold {held} rows, sizes say {list(sizes)}")
+    if len(sizes) != world or sizes[rank] != x.shape[0]:
+        raise ValueError(f"gather_with_grad: this rank (of {world}) has {x.shape[0]} rows, sizes say {list(sizes)}")
     return _GatherWithGrad.apply(x, sizes), sum(sizes[:rank])

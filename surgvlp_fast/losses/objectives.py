@@ -8,7 +8,9 @@ Each level returns (loss, terms): the weighted total and the unweighted named te
 for logging). The objective pools (frame mean, child mean, padded children included) and
 gathers the embeddings across processes itself, once each, in the local-loss form: this
 process's rows against the gathered batch, so that the mean over processes is the loss of the
-global batch. The DTW term is per sample and needs no gathering.
+global batch. The DTW term is per sample and needs no gathering. Every process's number of rows
+is exchanged (one wait on the host) unless the embeddings carry it (`rows_per_rank`, as the
+trainer does: its stream deals every process the same number of samples at each step).
 
 Options (value of the released code; the paper's value where it differs):
   temperature       0.1         τ of CLIP, NTX and SimCLR
@@ -51,21 +53,24 @@ VIEW_NAMES = ("orig", "aug1", "aug2")
 @dataclass
 class ClipEmbeddings:
     """Clip level: views [original, aug1, aug2] (or [original]) each (B, d) frame means or
-    (B, T, d) per-frame embeddings; anchor_text (B, d) (AWS); candidate_texts (B, K, d) (Whisper)."""
+    (B, T, d) per-frame embeddings; anchor_text (B, d) (AWS); candidate_texts (B, K, d) (Whisper).
+    rows_per_rank: every process's B in rank order when the caller knows it (None: exchanged)."""
     views: list
     anchor_text: torch.Tensor
     candidate_texts: torch.Tensor
+    rows_per_rank: list = None
 
 
 @dataclass
 class LevelEmbeddings:
     """Keystep or video level: frames (B, T, d) per-frame embeddings, parent (B, d) text,
     children (B, K, d) texts in temporal order, step_mask (B, K) bool (True = real step, for the
-    DTW term; None = all real)."""
+    DTW term; None = all real); rows_per_rank as in ClipEmbeddings."""
     frames: torch.Tensor
     parent: torch.Tensor
     children: torch.Tensor
     step_mask: torch.Tensor = None
+    rows_per_rank: list = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ class Objective:
                    "candidate_texts": emb.candidate_texts}
         _check_rows("clip level", tensors, {**{f"views[{i}]": 2 for i in range(len(views))},
                                             "anchor_text": 2, "candidate_texts": 3})
-        sizes = row_counts(emb.anchor_text.shape[0], emb.anchor_text.device)
+        sizes = emb.rows_per_rank or row_counts(emb.anchor_text.shape[0], emb.anchor_text.device)
         text_all, offset = _gather(emb.anchor_text, sizes)
         candidates_all, _ = _gather(emb.candidate_texts, sizes)
         views_all = [_gather(v, sizes)[0] for v in views]
@@ -226,7 +231,7 @@ class Objective:
         _check_rows(f"{level} level", {"frames": emb.frames, "parent": emb.parent, "children": emb.children},
                     {"frames": 3, "parent": 2, "children": 3})
         video, children = emb.frames.mean(dim=1), emb.children.mean(dim=1)
-        sizes = row_counts(video.shape[0], video.device)
+        sizes = emb.rows_per_rank or row_counts(video.shape[0], video.device)
         video_all, offset = _gather(video, sizes)
         parent_all, _ = _gather(emb.parent, sizes)
         children_all, _ = _gather(children, sizes)

@@ -43,7 +43,8 @@ class PassBatchSampler:
             order = list(range(self.size))
         order = order[self.offset:]
         per_rank = -(-len(order) // self.world_size)
-        order += order[: per_rank * self.world_size - len(order)]      # pad, as DistributedSampler
+        total = per_rank * self.world_size                              # pad, as DistributedSampler
+        order = (order * -(-total // len(order)))[:total] if order else order
         return order[self.rank::self.world_size]
 
     def _merges_last(self) -> bool:

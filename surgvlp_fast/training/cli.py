@@ -33,19 +33,14 @@ def run(args) -> int:
 
     from surgvlp_fast.models import load_tokenizer
     from surgvlp_fast.pretrain.build import build_training_data
-    from surgvlp_fast.training.distributed import shutdown
     from surgvlp_fast.training.trainer import Trainer
 
     from surgvlp_fast.training.checkpoint import CheckpointError
 
     tokenizer = load_tokenizer(tokenizer_path(cfg))
     try:
-        trainer = Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume)
-        try:
+        with Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume) as trainer:
             status = trainer.train()
-        finally:
-            trainer.close()
-            shutdown()
     except CheckpointError as err:   # disk full, an unreadable checkpoint: one line, the earlier ones intact
         if args.debug or os.environ.get("SURGVLP_FAST_DEBUG") == "1":
             raise

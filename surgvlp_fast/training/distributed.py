@@ -67,18 +67,15 @@ def pick_device(requested: str, env: DistEnv) -> torch.device:
     return device
 
 
-def init_process_group(env: DistEnv, device: torch.device, backend: str = "auto", timeout_minutes: int = 30):
-    """Start torch.distributed for a multi-process run (nccl on GPUs, gloo on CPU); no-op for one process."""
+def init_process_group(env: DistEnv, device: torch.device, backend: str = "auto", timeout_minutes: int = 30) -> bool:
+    """Start torch.distributed for a multi-process run (nccl on GPUs, gloo on CPU): True when this call started it;
+    False for one process or when the caller had already started it."""
     if not env.distributed or dist.is_initialized():
-        return
+        return False
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend, init_method=f"tcp://{env.master_addr}:{env.master_port}",
                             rank=env.rank, world_size=env.world_size, timeout=timedelta(minutes=timeout_minutes))
-
-
-def shutdown():
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    return True

@@ -7,6 +7,7 @@ augmented there (`make_views`), embedded in one forward, and scored by the metho
 Checkpoints hold everything needed for an exact resume (model, optimizer, scheduler, GradScaler,
 stream positions, every rank's RNG states).
 """
+import gc
 import os
 import random
 import signal
@@ -56,7 +57,8 @@ class Trainer:
         self.cfg, self.work_dir, self.data = cfg, work_dir, data
         self.env = env or read_env()
         self.device = pick_device(cfg.device, self.env)
-        init_process_group(self.env, self.device, cfg.distributed.backend, cfg.distributed.timeout_minutes)
+        self._owns_process_group = init_process_group(self.env, self.device, cfg.distributed.backend,
+                                                      cfg.distributed.timeout_minutes)
         os.makedirs(work_dir, exist_ok=True)
         self.log = RunLog(work_dir, self.env.is_main, tensorboard=cfg.train.tensorboard,
                           progress_bar=cfg.train.progress_bar)
@@ -154,12 +156,13 @@ class Trainer:
             out = self.ddp(video=torch.cat(views), text=text, mode="all")
         text_emb = out["text_emb"].float()
         anchor, candidates = text_emb[:b], text_emb[b:].view(b, k, -1)
+        rows = [b] * self.env.world_size   # the stream deals every rank a batch of the same size at each step
         if level == "clip":
             return ClipEmbeddings(views=list(out["img_emb"].float().chunk(len(views))), anchor_text=anchor,
-                                  candidate_texts=candidates)
+                                  candidate_texts=candidates, rows_per_rank=rows)
         step_mask = batch["pos_step"] != -1 if "pos_step" in batch else None
         return LevelEmbeddings(frames=out["frame_emb"].float(), parent=anchor, children=candidates,
-                               step_mask=step_mask)
+                               step_mask=step_mask, rows_per_rank=rows)
 
     def forward_loss(self, level: str, batch: dict, generator: torch.Generator):
         loss, terms = self._score[level](self.embed(level, batch, generator))
@@ -406,8 +409,16 @@ class Trainer:
             self.log.end_bar()
 
     def close(self) -> None:
-        """Close the run log (progress bar, TensorBoard writer)."""
+        """Close the run log (progress bar, TensorBoard writer) and, when this trainer started torch.distributed,
+        end it: DDP's reducer (which holds the process group and its last gradient buckets) is released first, so
+        the group is destroyed and its communication threads joined while the interpreter is fully alive (a gloo
+        thread that frees a tensor during interpreter shutdown aborts the process)."""
         self.log.close()
+        if self._owns_process_group and dist.is_initialized():
+            self.ddp = self.model
+            gc.collect()
+            dist.destroy_process_group()
+            gc.collect()
 
     def __enter__(self) -> "Trainer":
         return self

@@ -5,7 +5,9 @@ batch, computes the single-process loss and input gradients before joining the p
 then its own slice's loss through the objective (which gathers across the ranks). The mean over
 ranks of the losses and of each term equals the single-process one, and each rank's input
 gradient divided by the world size (DDP's averaging) equals its slice of the single-process
-gradient.
+gradient. The same holds when the embeddings carry every rank's row count (`rows_per_rank`, as
+the trainer passes it): then no count is exchanged, and a wrong one is refused under
+SURGVLP_FAST_CHECK_VALUES=1.
 """
 import os
 import subprocess
@@ -46,22 +48,28 @@ def global_batch(world):
             "level": [rand(8, DIM), rand(DIM), rand(5, DIM)], "mask": mask}
 
 
-def run_case(method, variant, level, batch, rows, backend):
+def run_case(method, variant, level, batch, rows, backend, rows_per_rank=None):
     from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective, options_for
 
     objective = build_objective(method, **{**options_for(method, variant), "backend": backend})
     leaves = [t[rows].clone().requires_grad_() for t in batch["clip" if level == "clip" else "level"]]
     if level == "clip":
-        embeddings = ClipEmbeddings(leaves[:3], leaves[3], leaves[4])
+        embeddings = ClipEmbeddings(leaves[:3], leaves[3], leaves[4], rows_per_rank=rows_per_rank)
     else:
-        embeddings = LevelEmbeddings(*leaves, batch["mask"][rows])
+        embeddings = LevelEmbeddings(*leaves, batch["mask"][rows], rows_per_rank=rows_per_rank)
     loss, terms = getattr(objective, level)(embeddings)
     loss.backward()
     return loss.detach(), terms, [t.grad for t in leaves]
 
 
+def no_exchange(*args):
+    raise AssertionError("row counts exchanged although the embeddings carry them")
+
+
 def worker(backend):
     import torch.distributed as dist
+
+    from surgvlp_fast.losses import distributed, objectives
 
     world = int(os.environ["WORLD_SIZE"])
     batch = global_batch(world)
@@ -74,6 +82,12 @@ def worker(backend):
     for case in CASES:
         loss, terms, grads = run_case(*case, batch, rows, backend)
         want_loss, want_terms, want_grads = expected[case]
+        exchanged = objectives.row_counts, distributed.row_counts
+        objectives.row_counts = distributed.row_counts = no_exchange
+        known = run_case(*case, batch, rows, backend, rows_per_rank=[PER_RANK] * world)
+        objectives.row_counts, distributed.row_counts = exchanged
+        if not (torch.equal(known[0], loss) and all(torch.equal(a, b) for a, b in zip(known[2], grads))):
+            failures.append(f"{case}: rows_per_rank given: a different loss or gradient")
         for key, value in [("loss", loss)] + list(terms.items()):
             mean = value.clone()
             dist.all_reduce(mean)
@@ -84,6 +98,13 @@ def worker(backend):
         for i, (grad, want) in enumerate(zip(grads, want_grads)):
             if not torch.allclose(grad / world, want[rows], rtol=1e-8, atol=1e-12):
                 failures.append(f"{case}: gradient of input {i} differs on rank {rank}")
+    os.environ["SURGVLP_FAST_CHECK_VALUES"] = "1"
+    try:
+        run_case(*CASES[0], batch, rows, backend, rows_per_rank=[PER_RANK - 1, PER_RANK + 1])
+        failures.append("a wrong rows_per_rank was accepted with SURGVLP_FAST_CHECK_VALUES=1")
+    except ValueError as err:
+        if "the processes hold [3, 3] rows" not in str(err):
+            failures.append(f"wrong rows_per_rank: unexpected message {err}")
     dist.destroy_process_group()
     if failures:
         print("\n".join(failures))

@@ -83,6 +83,19 @@ def test_pass_batches_shard_over_ranks():
     assert len(ranks[0]) == len(ranks[1]) == 2 and sorted(set(seen)) == [0, 1, 2, 3, 4] and len(seen) == 6
 
 
+def test_every_rank_gets_batches_of_the_same_size():
+    """The trainer passes the row counts to the objective from this (no exchange in a step)."""
+    for size in (1, 5, 9, 17, 32):
+        for batch_size in (1, 3, 4):
+            for world in (2, 3, 4):
+                for offset in (0, 2):
+                    ranks = [PassBatchSampler(size, batch_size, seed=3, rank=r, world_size=world) for r in range(world)]
+                    for s in ranks:
+                        s.offset = min(offset, size - 1)
+                    lengths = [[len(b) for b in s] for s in ranks]
+                    assert all(lens == lengths[0] for lens in lengths), (size, batch_size, world, offset, lengths)
+
+
 def test_a_last_batch_of_one_joins_the_batch_before():
     one = PassBatchSampler(9, 4, seed=0)
     assert [len(b) for b in one] == [4, 5] and sorted(i for b in one for i in b) == list(range(9))

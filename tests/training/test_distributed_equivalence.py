@@ -2,7 +2,8 @@
 
 The model has no batch statistics (tiny CNN with GroupNorm; per-process BatchNorm would make the
 two runs differ by design), no dropout, and the data has no per-rank randomness (original views
-only, no random draws in the dataset); all three levels run (batch-level alternation).
+only, no random draws in the dataset); all three levels run (batch-level alternation). Each rank
+ends with the process group destroyed and its gloo threads joined.
 """
 import json
 
@@ -29,7 +30,10 @@ def test_two_processes_equal_one_process(tmp_path, tokenizer_dir):
     # both runs in fresh processes with one intra-op thread: the same summation order, whatever
     # state earlier tests left in this process
     run_toy(one, tokenizer_dir, *COMMON, "data.clip.batch_size=4", "data.keystep.batch_size=2", "data.video.batch_size=2")
-    run_toy(two, tokenizer_dir, *COMMON, "data.clip.batch_size=2", "data.keystep.batch_size=1", "data.video.batch_size=1", nproc=2)
+    result = run_toy(two, tokenizer_dir, *COMMON, "data.clip.batch_size=2", "data.keystep.batch_size=1",
+                     "data.video.batch_size=1", nproc=2)
+    # the trainer ended its process group: no gloo thread left to abort the interpreter's shutdown
+    assert result.stdout.count("process group open: False, gloo threads left: 0") == 2, result.stdout
     a, b = losses(one), losses(two)
     assert sorted({level for level, _ in a.values()}) == ["clip", "keystep", "video"]
     assert a.keys() == b.keys() and len(a) >= 8

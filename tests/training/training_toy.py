@@ -163,6 +163,23 @@ def toy_data(tokenizer, levels=("clip",), sizes=None, corrupt=(), slow=0.0, val=
                         tokenizer=tokenizer)
 
 
+def gloo_threads(patience: float = 5.0) -> int:
+    """This process's gloo threads, once none is left or after `patience` seconds (an ending
+    thread may linger in /proc for a moment after it is joined)."""
+    deadline = time.monotonic() + patience
+    while True:
+        names = []
+        for task in os.listdir("/proc/self/task"):
+            try:
+                names.append(open(f"/proc/self/task/{task}/comm").read())
+            except FileNotFoundError:   # ended meanwhile
+                pass
+        count = sum("gloo" in name for name in names)
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
 def main(argv):
     from surgvlp_fast.models import load_tokenizer
     from surgvlp_fast.training.trainer import Trainer
@@ -180,9 +197,14 @@ def main(argv):
     tok_dir = rest[rest.index("--tokenizer") + 1]   # made once beforehand: WordPiece training is not deterministic
     cfg = load_config(None, tiny_overrides(tok_dir, levels) + overrides)
     tokenizer = load_tokenizer(tok_dir)
-    trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure, record=record), objective=ToyObjective(), resume=resume)
+    trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure, record=record),
+                      objective=ToyObjective(), resume=resume)
     with trainer:
         print(trainer.train())
+    if trainer.env.distributed:   # what the trainer's close left of the process group it started
+        import torch.distributed as dist
+
+        print(f"process group open: {dist.is_initialized()}, gloo threads left: {gloo_threads()}")
 
 
 if __name__ == "__main__":
