@@ -131,24 +131,26 @@ def mutated_files(seeds: list[str], out_dir: str, count: int, seed: int) -> list
 
 # ------------------------------------------------------------------------------ checking one file
 def check_file(path: str, backend: str = "auto") -> str:
-    """Open, index and decode `path`. Returns "ok" or "error"; raises when a failure is anything but
+    """Open, index and decode `path`, on one decoding thread and on two. Returns "ok" or "error"; raises when a failure is anything but
     a VideoError that names the file (that is a finding)."""
     import numpy as np
 
     from surgvlp_fast.video import VideoError, open_video
 
-    try:
-        with open_video(path, backend=backend) as reader:
-            duration = reader.metadata.duration
-            times = np.linspace(0, max(duration, 0.0), 5) if np.isfinite(duration) else [0.0]
-            frames = reader.frames_at(times, size=16)
-            assert frames.shape[0] == len(times) and str(frames.dtype) == "torch.uint8", frames.shape
-            reader.frames_in_range(0.0, min(max(duration, 0.0), 1.0), 4, size=8)
-    except VideoError as err:
-        if getattr(err, "path", None) != path or path not in str(err):
-            raise AssertionError(f"VideoError without the file's name: {err!r}") from err
-        return "error"
-    return "ok"
+    outcome = "ok"
+    for threads in (1, 2):   # 2: the request's keyframe segments on two decoders
+        try:
+            with open_video(path, backend=backend, threads=threads) as reader:
+                duration = reader.metadata.duration
+                times = np.linspace(0, max(duration, 0.0), 5) if np.isfinite(duration) else [0.0]
+                frames = reader.frames_at(times, size=16)
+                assert frames.shape[0] == len(times) and str(frames.dtype) == "torch.uint8", frames.shape
+                reader.frames_in_range(0.0, min(max(duration, 0.0), 1.0), 4, size=8)
+        except VideoError as err:
+            if getattr(err, "path", None) != path or path not in str(err):
+                raise AssertionError(f"VideoError without the file's name: {err!r}") from err
+            outcome = "error"
+    return outcome
 
 
 def _rss_mb() -> float:

@@ -171,7 +171,11 @@ void Decoder::convert_cpu(const AVFrame* frame, uint8_t* out) {
 
 at::Tensor Decoder::decode_rgb(const std::vector<int64_t>& numbers) {
   auto out = at::empty({static_cast<int64_t>(numbers.size()), height_, width_, 3}, at::kByte);
-  uint8_t* base = out.data_ptr<uint8_t>();
+  decode_rgb_into(numbers, out.data_ptr<uint8_t>());
+  return out;
+}
+
+void Decoder::decode_rgb_into(const std::vector<int64_t>& numbers, uint8_t* base) {
   const int64_t frame_bytes = static_cast<int64_t>(height_) * width_ * 3;
   int64_t last_pts = AV_NOPTS_VALUE, last_slot = -1;
   run(numbers, [&](AVFrame* frame, int64_t slot) {
@@ -183,7 +187,6 @@ at::Tensor Decoder::decode_rgb(const std::vector<int64_t>& numbers) {
     last_pts = frame->pts;
     last_slot = slot;
   });
-  return out;
 }
 
 at::Tensor Decoder::decode_cuda(const std::vector<int64_t>& numbers, const CropResize& geometry) {

@@ -27,6 +27,8 @@ class Decoder {
 
   // Frames `numbers` (sorted, unique) as RGB24: CPU path (N, H, W, 3) uint8 at stored size.
   at::Tensor decode_rgb(const std::vector<int64_t>& numbers);
+  // The same into `out`: numbers.size() frames of height() * width() * 3 bytes.
+  void decode_rgb_into(const std::vector<int64_t>& numbers, uint8_t* out);
   // GPU path: (N, out_h, out_w, 3) uint8 CUDA tensor, NV12 -> RGB + crop + resize in one kernel.
   at::Tensor decode_cuda(const std::vector<int64_t>& numbers, const CropResize& geometry);
 
@@ -34,12 +36,15 @@ class Decoder {
   const std::string& gpu_status() const { return gpu_status_; }
   int64_t decoded_frames() const { return decoded_frames_; }
   int64_t seeks() const { return seeks_; }
+  int width() const { return width_; }
+  int height() const { return height_; }
+  // The frame number of the last keyframe at or before frame `number`.
+  int64_t keyframe_before(int64_t number) const;
 
  private:
   void run(const std::vector<int64_t>& numbers, const std::function<void(AVFrame*, int64_t)>& keep);
   void seek_to(int64_t frame_number);
   bool next_frame(AVFrame* frame);
-  int64_t keyframe_before(int64_t number) const;
   int64_t number_of(int64_t pts) const;
 
  public:

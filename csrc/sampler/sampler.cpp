@@ -6,10 +6,12 @@
 
 #include "decoder.h"
 #include "scan.h"
+#include "segments.h"
 
 namespace py = pybind11;
 using surgvlp::sampler::CropResize;
 using surgvlp::sampler::Decoder;
+using surgvlp::sampler::SegmentDecoder;
 using surgvlp::sampler::VideoFailure;
 
 namespace {
@@ -48,10 +50,18 @@ py::dict scan(const std::string& path) {
   return out;
 }
 
-// One decoder per reader, its calls serialised (a reader may be shared between threads).
+// A reader's decoder, its calls serialised (a reader may be shared between threads): on the CPU
+// the keyframe segments of a request spread over `threads` decoders; for a GPU one NVDEC decoder.
 struct Reader {
   std::mutex mutex;
-  std::unique_ptr<Decoder> decoder;
+  std::unique_ptr<SegmentDecoder> cpu;
+  std::unique_ptr<Decoder> gpu;
+
+  at::Tensor decode_rgb(const std::vector<int64_t>& numbers) {
+    return cpu ? cpu->decode_rgb(numbers) : gpu->decode_rgb(numbers);
+  }
+  int64_t decoded_frames() const { return cpu ? cpu->decoded_frames() : gpu->decoded_frames(); }
+  int64_t seeks() const { return cpu ? cpu->seeks() : gpu->seeks(); }
 };
 
 std::vector<int64_t> checked_numbers(const at::Tensor& numbers) {
@@ -95,8 +105,12 @@ void init(py::module_& m) {
              TORCH_CHECK(threads >= 1, "threads must be >= 1, got ", threads);
              auto reader = std::make_unique<Reader>();
              py::gil_scoped_release released;
-             reader->decoder = std::make_unique<Decoder>(path, stream_index, std::move(pts_v), std::move(key_v),
-                                                         threads, cuda_device);
+             if (cuda_device < 0)
+               reader->cpu = std::make_unique<SegmentDecoder>(path, stream_index, std::move(pts_v), std::move(key_v),
+                                                              threads);
+             else
+               reader->gpu = std::make_unique<Decoder>(path, stream_index, std::move(pts_v), std::move(key_v),
+                                                       threads, cuda_device);
              return reader;
            }),
            py::arg("path"), py::arg("stream_index"), py::arg("pts"), py::arg("keyframe"), py::arg("threads") = 1,
@@ -107,7 +121,7 @@ void init(py::module_& m) {
             auto v = checked_numbers(numbers);
             py::gil_scoped_release released;
             std::lock_guard<std::mutex> lock(r.mutex);
-            return r.decoder->decode_rgb(v);
+            return r.decode_rgb(v);
           },
           py::arg("numbers"), "RGB24 frames (N, H, W, 3) uint8 at stored size; numbers sorted and unique.")
       .def(
@@ -117,14 +131,16 @@ void init(py::module_& m) {
             TORCH_CHECK(w >= 0 && h >= 0 && out_h >= 0 && out_w >= 0, "crop and size must be non-negative");
             py::gil_scoped_release released;
             std::lock_guard<std::mutex> lock(r.mutex);
-            return r.decoder->decode_cuda(v, CropResize{x, y, w, h, out_h, out_w});
+            if (!r.gpu) throw VideoFailure("this reader decodes on the CPU (opened with cuda_device < 0)");
+            return r.gpu->decode_cuda(v, CropResize{x, y, w, h, out_h, out_w});
           },
           py::arg("numbers"), py::arg("x"), py::arg("y"), py::arg("w"), py::arg("h"), py::arg("out_h"),
           py::arg("out_w"), "(N, out_h, out_w, 3) uint8 CUDA tensor: crop (stored pixels) and resize on the GPU.")
-      .def_property_readonly("on_gpu", [](Reader& r) { return r.decoder->on_gpu(); })
-      .def_property_readonly("gpu_status", [](Reader& r) { return r.decoder->gpu_status(); })
-      .def_property_readonly("decoded_frames", [](Reader& r) { return r.decoder->decoded_frames(); })
-      .def_property_readonly("seeks", [](Reader& r) { return r.decoder->seeks(); });
+      .def_property_readonly("on_gpu", [](Reader& r) { return r.gpu && r.gpu->on_gpu(); })
+      .def_property_readonly("gpu_status", [](Reader& r) { return r.gpu ? r.gpu->gpu_status() : std::string("cpu"); })
+      .def_property_readonly("decoded_frames", [](Reader& r) { return r.decoded_frames(); })
+      .def_property_readonly("seeks", [](Reader& r) { return r.seeks(); })
+      .def_property_readonly("decoders", [](Reader& r) { return r.cpu ? r.cpu->decoders() : int64_t{1}; });
 }
 
 }  // namespace

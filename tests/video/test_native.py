@@ -42,6 +42,36 @@ def test_seeks_once_per_clip_and_decodes_little(videos):
     assert long_gop._handle.seeks == 1
 
 
+@pytest.mark.parametrize("name", ["h264_short_gop", "h264_bframes", "hevc", "vp9_webm", "vfr", "h264_long_gop"])
+def test_keyframe_segments_on_several_threads_equal_one(videos, name):
+    """threads=N spreads a request's keyframe segments over N decoders: the same frames, in order."""
+    one = open_video(videos[name], backend="native", threads=1)
+    n = one.metadata.num_frames
+    requests = [list(range(0, n, 3)), [0, n - 1], list(range(n // 3, n // 3 + 7)), list(range(n - 4, n)), [n // 2]]
+    for threads in (2, 3, 8):
+        many = open_video(videos[name], backend="native", threads=threads)
+        for numbers in requests:
+            want = one._current_handle().decode(torch.tensor(numbers))
+            assert torch.equal(many._current_handle().decode(torch.tensor(numbers)), want), (threads, numbers)
+        handle = many._current_handle()
+        with pytest.raises(RuntimeError, match="out of range"):
+            handle.decode(torch.tensor([0, 5, n + 10]))
+        with pytest.raises(RuntimeError, match="sorted"):
+            handle.decode(torch.tensor([n - 1, 0]))
+        assert torch.equal(handle.decode(torch.tensor([0, n - 1])), one._current_handle().decode(torch.tensor([0, n - 1])))
+
+
+@pytest.mark.parametrize("threads, opened", [(1, 1), (2, 2), (8, 4)])
+def test_segments_spread_over_decoders(videos, threads, opened):
+    """A request within one keyframe segment uses the first decoder; one over four segments opens
+    min(threads, 4) decoders, each seeking once per segment it takes."""
+    handle = open_video(videos["h264_short_gop"], backend="native", threads=threads)._current_handle()  # GOP 5
+    handle.decode(torch.tensor([50, 51, 52]))
+    assert (handle.decoders, handle.seeks) == (1, 1)
+    handle.decode(torch.tensor([0, 10, 20, 30]))
+    assert (handle.decoders, handle.seeks) == (opened, 5)
+
+
 def test_b_frames_skip_only_frames_nobody_needs(videos):
     reader = open_video(videos["h264_bframes"], backend="native")
     want = open_video(videos["h264_bframes"], backend="pyav").frames_at([0.9, 1.7])
