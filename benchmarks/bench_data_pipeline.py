@@ -184,9 +184,14 @@ def main():
                 our_batches(dataset, collate, args.batch, args.batch, generator)  # warm-up: index + decoders
                 results[f"ours{views}, {label}"] = samples_per_second(
                     lambda: our_batches(dataset, collate, n, args.batch, generator, augment=augment), n)
-        for workers in (1, 2):  # the views stay in this process (as in training), the workers decode
-            dataset = ClipLevelDataset(root, split, video_root=cache, size=SIZE, video_backend=args.backend)
-            results[f"ours, training cache, DataLoader {workers} worker{'s' if workers > 1 else ''}"] = \
+        # workers x decoding threads within the cores; the views stay in this process (as in
+        # training), the workers (or this process, with 0) decode
+        for workers, threads in ((0, 2), (1, 1), (1, 2), (2, 1)):
+            dataset = ClipLevelDataset(root, split, video_root=cache, size=SIZE, video_backend=args.backend,
+                                       decode_threads=threads)
+            if workers == 0:
+                our_batches(dataset, collate, args.batch, args.batch, generator)  # warm-up: index + decoders
+            results[f"ours, training cache, {workers} DataLoader workers x {threads} decoding threads"] = \
                 samples_per_second(lambda: our_batches(dataset, collate, 2 * n, args.batch, generator,
                                                        workers=workers), 2 * n)
     finally:
