@@ -98,13 +98,17 @@ bool Decoder::next_frame(AVFrame* frame) {
   }
 }
 
-void Decoder::run(const std::vector<int64_t>& numbers, const std::function<void(AVFrame*, int64_t)>& keep) {
-  const int64_t n = static_cast<int64_t>(numbers.size());
-  for (int64_t k = 0; k < n; ++k) {
+void Decoder::check_numbers(const std::vector<int64_t>& numbers) const {
+  for (size_t k = 0; k < numbers.size(); ++k) {
     if (numbers[k] < 0 || numbers[k] >= static_cast<int64_t>(pts_.size()))
       throw VideoFailure("frame number " + std::to_string(numbers[k]) + " is out of range");
     if (k > 0 && numbers[k] <= numbers[k - 1]) throw VideoFailure("frame numbers must be sorted and unique");
   }
+}
+
+void Decoder::run(const std::vector<int64_t>& numbers, const std::function<void(AVFrame*, int64_t)>& keep) {
+  const int64_t n = static_cast<int64_t>(numbers.size());
+  check_numbers(numbers);
   FramePtr frame(av_frame_alloc()), previous(av_frame_alloc());
   int64_t j = 0;
   while (j < n) {

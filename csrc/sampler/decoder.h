@@ -40,6 +40,8 @@ class Decoder {
   int height() const { return height_; }
   // The frame number of the last keyframe at or before frame `number`.
   int64_t keyframe_before(int64_t number) const;
+  // Throws VideoFailure unless `numbers` are sorted, unique frame numbers of the stream.
+  void check_numbers(const std::vector<int64_t>& numbers) const;
 
  private:
   void run(const std::vector<int64_t>& numbers, const std::function<void(AVFrame*, int64_t)>& keep);

@@ -30,11 +30,10 @@ int64_t SegmentDecoder::seeks() const {
 
 at::Tensor SegmentDecoder::decode_rgb(const std::vector<int64_t>& numbers) {
   Decoder& first = *decoders_[0];
+  first.check_numbers(numbers);
   // segments: [begin, end) ranges of `numbers` that follow the same keyframe
   std::vector<std::pair<size_t, size_t>> segments;
   for (size_t k = 0; k < numbers.size(); ++k) {
-    bool valid = numbers[k] >= 0 && numbers[k] < static_cast<int64_t>(pts_.size());
-    if (!valid || (k > 0 && numbers[k] <= numbers[k - 1])) return first.decode_rgb(numbers);  // its errors
     if (k == 0 || first.keyframe_before(numbers[k]) != first.keyframe_before(numbers[k - 1]))
       segments.emplace_back(k, k + 1);
     else
