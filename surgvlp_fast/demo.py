@@ -20,7 +20,7 @@ from surgvlp_fast.hub import config_file
 
 DEFAULT_CONFIG = config_file("demo.yaml")   # the installed package's copy, else the source tree's
 PROMPT_FILE = "class_prompt_cholec80_sentences.txt"
-WARM_UP_STEPS = 2
+CALIBRATION_EPOCHS = 2   # the first warms up, the second is timed
 
 
 def add_arguments(parser):
@@ -106,9 +106,10 @@ def make_or_reuse_world(world: Path, args, clock: Clock) -> dict:
 
 
 def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_steps: int = 0):
-    """Train `cfg` with as many epochs as fit in `seconds`. The first epoch measures the step time
-    (after two warm-up steps, so that start-up costs do not count); the run then continues with its
-    cosine schedule laid over the steps that fit. The schedule's warm-up covers the first epoch."""
+    """Train `cfg` with as many epochs as fit in `seconds`. The second epoch measures the step time
+    (the first one starts the loader workers and meets every level's shapes once, which costs more
+    than a step); the run then continues with its cosine schedule laid over the steps that fit. The
+    schedule's warm-up (configs/demo.yaml) covers both epochs."""
     from surgvlp_fast.pretrain.build import build_training_data
     from surgvlp_fast.training.schedule import total_steps
     from surgvlp_fast.training.trainer import Trainer
@@ -120,8 +121,7 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
         def steps_for(epochs):
             return total_steps(epochs, trainer.lengths, sched.mode, sched.every, sched.batches, cfg.train.accumulate)
 
-        calibration = steps_for(1)
-        warm_up = min(WARM_UP_STEPS, calibration - 1)
+        warm_up, calibration = steps_for(1), steps_for(CALIBRATION_EPOCHS)
         if max_steps:
             calibration = min(calibration, max_steps)
             warm_up = min(warm_up, calibration - 1)
@@ -136,7 +136,7 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
             steps = steps_for(epochs)
             return (steps - calibration) * per_step <= left and (not max_steps or steps <= max_steps)
 
-        epochs = 1
+        epochs = CALIBRATION_EPOCHS
         while fits(epochs + 1):
             epochs += 1
         trainer.set_schedule(epochs)  # the cosine schedule over the steps that fit; config.yaml rewritten

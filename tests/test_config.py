@@ -36,6 +36,8 @@ def test_hecvl_and_peskavlp_differ_only_in_method():
     ("schedule.every.keystp=3", "unknown level 'keystp' in schedule (did you mean 'keystep'?)"),
     ("data.clip.views=2", "data.clip.views must be 1"),
     ("optim.betas=[0.9]", "optim.betas must have 2 values"),
+    ("train.log_every=0", "train.log_every must be ≥ 1"),
+    ("model.vision.channels_last=maybe", "model.vision.channels_last: expected bool, got 'maybe'"),
     ("optim", "must look like key.sub=value"),
 ])
 def test_errors_name_the_key(override, message):

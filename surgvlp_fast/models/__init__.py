@@ -23,7 +23,7 @@ def build_model(model_cfg, tokenizer=None) -> DualEncoder:
     # an init checkpoint replaces every weight: the ImageNet file is not read (nor needed offline)
     weights = "random" if model_cfg.init_checkpoint else model_cfg.vision.weights
     vision = VisionEncoder(model_cfg.vision.backbone, model_cfg.embed_dim, weights,
-                           model_cfg.vision.norm, model_cfg.gradient_checkpointing)
+                           model_cfg.vision.norm, model_cfg.gradient_checkpointing, model_cfg.vision.channels_last)
     model = DualEncoder(vision, text)
     if model_cfg.init_checkpoint:
         load_released(model, model_cfg.init_checkpoint, strict=True)

@@ -51,10 +51,14 @@ def imagenet_weights_file(backbone: str) -> tuple[str, str]:
 
 
 class VisionEncoder(nn.Module):
-    """(N, 3, H, W) normalised frames → (N, d)."""
+    """(N, 3, H, W) normalised frames → (N, d).
+
+    `channels_last`: the trunk's weights and activations in NHWC memory order, which oneDNN's CPU
+    convolutions (and cuDNN's tensor-core ones) run without reordering; the values are the same up to
+    float rounding (benchmarks/bench_train_step.py measures the step both ways)."""
 
     def __init__(self, backbone: str = "resnet50", embed_dim: int = 768, weights: str = "imagenet",
-                 norm: str = "batch", gradient_checkpointing: bool = False):
+                 norm: str = "batch", gradient_checkpointing: bool = False, channels_last: bool = True):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown vision backbone {backbone!r}: choose one of {', '.join(BACKBONES)}")
@@ -70,8 +74,11 @@ class VisionEncoder(nn.Module):
             load_trunk_weights(self.model, backbone, weights)
         self.global_embedder = nn.Linear(features, embed_dim)
         self.gradient_checkpointing = gradient_checkpointing
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        frames = frames.contiguous(memory_format=self.memory_format)
         if self.gradient_checkpointing and self.training:
             return self.global_embedder(self._checkpointed_trunk(frames))
         return self.global_embedder(self.model(frames))

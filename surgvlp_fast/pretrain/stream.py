@@ -156,15 +156,23 @@ class LevelStream:
                 self._start_pass()
             try:
                 batch, skipped = next(self._iterator)
-            except StopIteration:
-                self.sampler.epoch += 1
-                self.sampler.offset = 0
-                self.consumed = 0
-                self._iterator = None
+            except StopIteration:   # a pass resumed at its end
+                self._next_pass()
                 continue
             self.consumed += 1
             self.skipped += skipped
+            if self.remaining() == 0:   # the next pass's workers decode while this batch trains
+                for extra in self._iterator:
+                    raise RuntimeError(f"{self.name} stream: the pass gave more batches than its {len(self)}")
+                self._next_pass()
+                self._start_pass()
             return batch
+
+    def _next_pass(self):
+        self.sampler.epoch += 1
+        self.sampler.offset = 0
+        self.consumed = 0
+        self._iterator = None
 
     def _start_pass(self):
         self.sampler.start = self.consumed

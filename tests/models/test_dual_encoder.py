@@ -87,3 +87,22 @@ def test_imagenet_weights_are_never_downloaded(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
         VisionEncoder("resnet18", 8, weights="imagenet")
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("backbone", ["tiny_cnn", "resnet18"])
+def test_channels_last_trunk_gives_the_same_outputs_and_gradients(backbone):
+    frames = torch.randn(5, 3, 37, 45, dtype=torch.float64)   # odd sizes, batch statistics (train mode)
+    outs, grads = [], []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        encoder = VisionEncoder(backbone, 8, weights="random", channels_last=channels_last).double().train()
+        conv = next(m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        x = frames.clone().requires_grad_()
+        out = encoder(x)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append([x.grad, *[p.grad for p in encoder.parameters()]])
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-10)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

@@ -1,5 +1,6 @@
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -236,3 +237,33 @@ def test_stream_workers_persist_across_passes_and_follow_the_pass():
     batches = [stream.next() for _ in range(4)]    # one batch per pass: four passes
     assert len({int(b[0, 0]) for b in batches}) == 1 and int(batches[0][0, 0]) != os.getpid()
     assert [sorted(set(b[:, 1].tolist())) for b in batches] == [[0], [1], [2], [3]]
+
+
+class _LoggedSamples(_WorkerPids):
+    """Each sample made appends "epoch index" to a file, so the test sees what the workers made."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def __getitem__(self, i):
+        with open(self.log, "a") as f:
+            f.write(f"{self.epoch} {i}\n")
+        return super().__getitem__(i)
+
+
+def test_the_next_pass_is_decoded_while_the_last_batch_of_a_pass_trains(tmp_path):
+    log = tmp_path / "made.txt"
+    stream = LevelStream("clip", _LoggedSamples(str(log)), 2, torch.stack, seed=0, num_workers=1)
+    first = [stream.next() for _ in range(len(stream))]            # the whole of pass 0: one batch of 3
+    assert [sorted(set(b[:, 1].tolist())) for b in first] == [[0]]
+
+    def passes_made():
+        return {int(line.split()[0]) for line in log.read_text().splitlines()}
+
+    deadline = time.monotonic() + 20
+    while 1 not in passes_made() and time.monotonic() < deadline:   # no next(): pass 1 must come on its own
+        time.sleep(0.05)
+    assert passes_made() == {0, 1}, log.read_text()
+    assert stream.state_dict()["epoch"] == 1 and stream.state_dict()["consumed"] == 0
+    assert sorted(set(stream.next()[:, 1].tolist())) == [1]
