@@ -20,8 +20,6 @@ from surgvlp_fast.hub import config_file
 
 DEFAULT_CONFIG = config_file("demo.yaml")   # the installed package's copy, else the source tree's
 PROMPT_FILE = "class_prompt_cholec80_sentences.txt"
-CALIBRATION_EPOCHS = 2   # the first warms up, the second is timed
-SLOWDOWN = 1.15          # later epochs ran up to this much slower than the second (15 s -> 17-18 s per epoch)
 
 
 def add_arguments(parser):
@@ -106,44 +104,63 @@ def make_or_reuse_world(world: Path, args, clock: Clock) -> dict:
     return info
 
 
+def epochs_that_fit(done_epochs: int, step: int, per_step: float, left: float, steps_for, max_steps: int = 0) -> int:
+    """The most epochs (at least `done_epochs`) whose steps after `step` take at most `left` seconds
+    at `per_step` each, and no more than `max_steps` steps in all (0: no cap); `steps_for(epochs)`
+    counts the steps of that many epochs."""
+    epochs = done_epochs
+    while (steps_for(epochs + 1) - step) * per_step <= left and (not max_steps or steps_for(epochs + 1) <= max_steps):
+        epochs += 1
+    return epochs
+
+
 def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_steps: int = 0):
-    """Train `cfg` with as many epochs as fit in `seconds`. The second epoch measures the step time
-    (the first one starts the loader workers and meets every level's shapes once, which costs more
-    than a step), with a margin for the later epochs' slower steps; the run then continues with its cosine schedule laid over the steps that fit. The
-    schedule's warm-up (configs/demo.yaml) covers both epochs."""
+    """Train `cfg` with as many epochs as fit in `seconds`. The first epoch warms up (it starts the
+    loader workers and meets every level's shapes once, which costs more than a step); from the
+    second on, the cosine schedule is laid over the epochs that fit at the mean step time since then,
+    re-fitted after every epoch (the machine's speed drifts). The schedule's warm-up
+    (configs/demo.yaml) covers the first two epochs, so that the first fit changes no learning rate."""
     from surgvlp_fast.pretrain.build import build_training_data
     from surgvlp_fast.training.schedule import total_steps
     from surgvlp_fast.training.trainer import Trainer
 
+    class BudgetedTrainer(Trainer):
+        fit_to_budget = None
+
+        def end_of_epoch(self, epoch: int) -> None:
+            super().end_of_epoch(epoch)
+            if self.fit_to_budget is not None and epoch + 1 < self.cfg.train.epochs:
+                self.fit_to_budget(epoch + 1)
+
     deadline = time.perf_counter() + seconds
-    with Trainer(cfg, work_dir, build_training_data(cfg, tokenizer)) as trainer:
+    with BudgetedTrainer(cfg, work_dir, build_training_data(cfg, tokenizer)) as trainer:
         sched = cfg.schedule
 
         def steps_for(epochs):
             return total_steps(epochs, trainer.lengths, sched.mode, sched.every, sched.batches, cfg.train.accumulate)
 
-        warm_up, calibration = steps_for(1), steps_for(CALIBRATION_EPOCHS)
+        def fit_to_budget(done_epochs: int) -> tuple[float, float]:
+            """Set the epochs that fit in the time left; (seconds per step so far, seconds left)."""
+            per_step = (time.perf_counter() - t0) / max(1, trainer.progress.step - step0)
+            left = deadline - time.perf_counter()
+            epochs = epochs_that_fit(done_epochs, trainer.progress.step, per_step, left, steps_for, max_steps)
+            if epochs != trainer.cfg.train.epochs:
+                trainer.set_schedule(epochs)   # the cosine schedule over the steps that fit; config.yaml rewritten
+            return per_step, left
+
+        warm_up, calibration = steps_for(1), steps_for(2)
         if max_steps:
             calibration = min(calibration, max_steps)
             warm_up = min(warm_up, calibration - 1)
         if warm_up:
             trainer.train(max_steps=warm_up)
-        t0 = time.perf_counter()
+        t0, step0 = time.perf_counter(), trainer.progress.step
         trainer.train(max_steps=calibration)
-        measured = (time.perf_counter() - t0) / (calibration - warm_up)
-        per_step = SLOWDOWN * measured
-        left = deadline - time.perf_counter()
-
-        def fits(epochs):
-            steps = steps_for(epochs)
-            return (steps - calibration) * per_step <= left and (not max_steps or steps <= max_steps)
-
-        epochs = CALIBRATION_EPOCHS
-        while fits(epochs + 1):
-            epochs += 1
-        trainer.set_schedule(epochs)  # the cosine schedule over the steps that fit; config.yaml rewritten
-        clock.say(f"calibration: {measured:.2f} s per step ({per_step:.2f} planned); training {epochs} epochs = {trainer.total_steps} steps "
-                  f"(about {(trainer.total_steps - calibration) * per_step:.0f} s of the {left:.0f} s left)")
+        per_step, left = fit_to_budget(trainer.progress.epoch)
+        clock.say(f"calibration: {per_step:.2f} s per step; training {trainer.cfg.train.epochs} epochs = "
+                  f"{trainer.total_steps} steps (about {(trainer.total_steps - calibration) * per_step:.0f} s of the "
+                  f"{left:.0f} s left; re-fitted after every epoch)")
+        trainer.fit_to_budget = fit_to_budget
         trainer.train(max_steps=max_steps or None)
     return trainer.model.eval()
 

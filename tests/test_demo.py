@@ -38,3 +38,15 @@ def test_demo_checks_its_options_before_generating_the_world(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
     assert not (out / "world").exists()
+
+
+def test_epochs_that_fit_the_time_left():
+    from surgvlp_fast.demo import epochs_that_fit
+
+    def steps_for(epochs):   # 14 steps an epoch
+        return 14 * epochs
+
+    assert epochs_that_fit(2, 28, per_step=1.0, left=140, steps_for=steps_for) == 12   # 10 more epochs of 14 s
+    assert epochs_that_fit(2, 28, per_step=1.0, left=139, steps_for=steps_for) == 11
+    assert epochs_that_fit(5, 70, per_step=2.0, left=10, steps_for=steps_for) == 5     # none more: stop where it is
+    assert epochs_that_fit(2, 28, per_step=1.0, left=1e9, steps_for=steps_for, max_steps=50) == 3

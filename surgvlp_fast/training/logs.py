@@ -47,6 +47,11 @@ class RunLog:
 
             self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, file=sys.stderr)
 
+    def set_bar_total(self, total: int) -> None:
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.refresh()
+
     def update_bar(self, loss: float, samples_per_s: float, level: str) -> None:
         if self._bar is not None:
             self._bar.set_postfix_str(f"{level} loss {loss:.4f} {samples_per_s:.1f} samples/s", refresh=False)

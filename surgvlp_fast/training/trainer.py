@@ -121,6 +121,7 @@ class Trainer:
         self.cfg = replace(self.cfg, train=replace(self.cfg.train, epochs=epochs))
         self.total_steps = self._schedule_length()
         self._save_config()
+        self.log.set_bar_total(self.total_steps)
         self.log.line(f"schedule: {epochs} epochs = {self.total_steps} steps")
 
     def _stream(self, level, dataset, batch_size, index) -> LevelStream:
