@@ -85,14 +85,6 @@ def main():
 
 
 # ---------------------------------------------------------------- pytest-benchmark (small, for CI)
-@pytest.fixture(scope="module")
-def small_world(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("bench") / "world")
-    make_world(root, preset="tiny", seed=0, lectures=4, val_fraction=0.0, cholec80_train=0, cholec80_test=0,
-               autolaparo_train=0, autolaparo_test=0, cholect50_test=0)
-    return root
-
-
 @pytest.mark.benchmark(group="train_step")
 @pytest.mark.parametrize("label", list(LAYOUTS))
 def test_demo_step(benchmark, small_world, tmp_path, label):
