@@ -162,7 +162,7 @@ class LevelStream:
             self.consumed += 1
             self.skipped += skipped
             if self.remaining() == 0:   # the next pass's workers decode while this batch trains
-                for extra in self._iterator:
+                if next(self._iterator, None) is not None:
                     raise RuntimeError(f"{self.name} stream: the pass gave more batches than its {len(self)}")
                 self._next_pass()
                 self._start_pass()
