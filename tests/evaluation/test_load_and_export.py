@@ -189,7 +189,8 @@ def test_export_loads_in_the_official_layout_with_the_same_embeddings(released, 
         official.load_state_dict(state, strict=True)
         official.eval()
         with torch.no_grad():
-            assert torch.equal(official.backbone_img(frames), expected_img)
+            # our trunk runs channels-last (model.vision.channels_last), the official one NCHW: rounding apart
+            torch.testing.assert_close(official.backbone_img(frames), expected_img, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(official.backbone_text(tokens), expected_txt, rtol=1e-6, atol=1e-6)
 
 
