@@ -8,6 +8,7 @@ time per step is the mean over whole passes (after a warm-up pass), DataLoader i
     .venv/bin/python benchmarks/bench_train_step.py [--passes 2] [--rounds 2] [--threads 2]
 """
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -55,17 +56,16 @@ def main():
         world = os.path.join(folder, "world")
         make_world(world, preset="demo", seed=0, cholec80_train=0, cholec80_test=0,  # 800 lectures, ~30 s
                    autolaparo_train=0, autolaparo_test=0, cholect50_test=0)
-        trainers = {label: demo_trainer(world, os.path.join(folder, f"run{i}"), flag)
-                    for i, (label, flag) in enumerate(LAYOUTS.items())}
-        per_pass = len(trainers["channels-last"].plan(0))  # 12 clip + 1 keystep + 1 video steps
-        times = {label: [] for label in trainers}
-        for trainer in trainers.values():
-            seconds_per_step(trainer, per_pass)  # warm-up pass: workers, decoders, oneDNN primitives
-        for _ in range(args.rounds):
-            for label, trainer in trainers.items():
-                times[label].append(seconds_per_step(trainer, args.passes * per_pass))
-        for trainer in trainers.values():
-            trainer.close()
+        with contextlib.ExitStack() as running:   # the trainers (workers, process groups) closed on any exit
+            trainers = {label: running.enter_context(demo_trainer(world, os.path.join(folder, f"run{i}"), flag))
+                        for i, (label, flag) in enumerate(LAYOUTS.items())}
+            per_pass = len(trainers["channels-last"].plan(0))  # 12 clip + 1 keystep + 1 video steps
+            times = {label: [] for label in trainers}
+            for trainer in trainers.values():
+                seconds_per_step(trainer, per_pass)  # warm-up pass: workers, decoders, oneDNN primitives
+            for _ in range(args.rounds):
+                for label, trainer in trainers.items():
+                    times[label].append(seconds_per_step(trainer, args.passes * per_pass))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
