@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from results import append_rows, machine  # noqa: E402  (samples the load average at import)
 from surgvlp_fast import losses  # noqa: E402
 from surgvlp_fast._native import native_submodule  # noqa: E402
 from surgvlp_fast.losses import reference  # noqa: E402
@@ -103,8 +104,6 @@ def main(argv=None) -> None:
         return
     if native_submodule("losses") is None:
         sys.exit("bench_contrastive: the compiled core is not available (build it, or unset SURGVLP_FAST_DISABLE_NATIVE)")
-    from results import append_rows, machine
-
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at start")
     header = (f"{'loss':9} {'B':>5} | {'fused s':>8} {'naive s':>8} {'floor s':>8} | {'fused MB':>8} "
               f"{'naive MB':>8} {'floor MB':>8} | {'t/naive':>7} {'t/floor':>7} {'mem/naive':>9}")

@@ -30,6 +30,8 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import append_rows  # noqa: E402  (samples the load average at import)
 from surgvlp_fast import cli  # noqa: E402
 from surgvlp_fast.pretrain.collate import TextCollator  # noqa: E402
 from surgvlp_fast.pretrain.datasets import ClipLevelDataset, worker_init  # noqa: E402
@@ -210,8 +212,6 @@ def main():
         rows.append({"benchmark": "data_pipeline", "implementation": label, "metric": "throughput", "size": size,
                      "value": f"{value:.3f}", "unit": "samples/s"})
     if not args.no_csv:
-        from results import append_rows
-
         append_rows(rows)
 
 

@@ -15,6 +15,8 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import append_rows, median_time  # noqa: E402  (samples the load average at import)
 from surgvlp_fast.models.text import pool_last_layers  # noqa: E402
 
 SENTENCES = [
@@ -90,8 +92,6 @@ def test_token_loop_pooling(benchmark):
 
 
 def main():
-    from results import append_rows, median_time
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=120, help="B: 3·B texts are pooled (clip step)")
     args = parser.parse_args()
@@ -118,5 +118,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     main()

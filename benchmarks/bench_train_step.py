@@ -19,6 +19,8 @@ import pytest
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import append_rows  # noqa: E402  (samples the load average at import)
 from surgvlp_fast.config import load_config  # noqa: E402
 from surgvlp_fast.hub import config_file  # noqa: E402
 from surgvlp_fast.models import load_tokenizer  # noqa: E402
@@ -79,8 +81,6 @@ def main():
         rows.append({"benchmark": "train_step", "implementation": label, "metric": "time per step", "size": size,
                      "value": f"{best:.3f}", "unit": "s"})
     if not args.no_csv:
-        from results import append_rows
-
         append_rows(rows)
 
 
