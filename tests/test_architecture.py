@@ -14,8 +14,9 @@ ALLOWED = {
     "models": set(),
     "losses": {"_native", "backends"},
     "pretrain": {"_native", "video", "models", "errors", "config"},
-    "evaluation": {"models", "video", "errors", "config", "pretrain", "hub"},   # hub: the eval command's loader
-    "training": {"pretrain", "losses", "models", "video", "errors", "config", "evaluation"},
+    "evaluation": {"models", "video", "errors", "config", "pretrain", "collectives",
+                   "hub"},   # hub: the eval command's loader
+    "training": {"pretrain", "losses", "models", "video", "errors", "config", "evaluation", "collectives"},
 }
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 import torch
 
+from ..collectives import lockstep
 from .downstream import DownstreamVideo
 from .features import encode_class_prompts, encode_frames
 from .metrics import video_wise_ap
@@ -87,26 +88,27 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[DownstreamVideo], clas
                        distributed: bool = False) -> TripletResult:
     """`class_texts` has the keys instrument / verb / target / triplet; each video's labels is a
     dict with the same keys of (N, C) 0/1 arrays. `distributed` as in `zero_shot_phase`."""
-    missing = set(CLASSIFIERS.values()) - set(class_texts)
-    if missing:
-        raise ValueError(f"class texts missing for {sorted(missing)}")
-    was_training = model.training
-    model.eval()
-    try:
-        classifiers = {key: encode_class_prompts(model, tokenizer, class_texts[key], max_length=max_length,
-                                                 device=device) for key in CLASSIFIERS.values()}
-        rank, world = rank_and_world(distributed)
-        local = {}
-        for video in shard(videos, rank, world):
-            features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
-                                     num_workers=num_workers, amp_dtype=amp_dtype)
-            local[video.video_id] = {
-                key: (np.asarray(video.labels[key]), torch.sigmoid(features @ text.T).numpy())
-                for key, text in classifiers.items()
-            }
-    finally:
-        model.train(was_training)
-    per_video = gather_dicts(local, distributed)
+    with lockstep(distributed):
+        missing = set(CLASSIFIERS.values()) - set(class_texts)
+        if missing:
+            raise ValueError(f"class texts missing for {sorted(missing)}")
+        was_training = model.training
+        model.eval()
+        try:
+            classifiers = {key: encode_class_prompts(model, tokenizer, class_texts[key], max_length=max_length,
+                                                     device=device) for key in CLASSIFIERS.values()}
+            rank, world = rank_and_world(distributed)
+            local = {}
+            for video in shard(videos, rank, world):
+                features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
+                                         num_workers=num_workers, amp_dtype=amp_dtype)
+                local[video.video_id] = {
+                    key: (np.asarray(video.labels[key]), torch.sigmoid(features @ text.T).numpy())
+                    for key, text in classifiers.items()
+                }
+        finally:
+            model.train(was_training)
+        per_video = gather_dicts(local, distributed)
     ordered = [per_video[v.video_id] for v in videos]
     metrics = triplet_map_scores(ordered, absent=absent)
     metrics["absent_classes"] = absent

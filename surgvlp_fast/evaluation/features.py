@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from ..collectives import check_peers
 from .downstream import DownstreamVideo
 
 
@@ -68,12 +69,14 @@ def encode_class_prompts(model, tokenizer, prompts: Sequence[Sequence[str] | str
 def encode_frames(model, frames: Dataset, *, batch_size: int = 400, device="cpu", num_workers: int = 0,
                   amp_dtype: torch.dtype | None = None, normalize: bool = True) -> torch.Tensor:
     """(N, d) frame embeddings (L2-normalised unless `normalize=False`) of every frame in order,
-    none dropped, float32 on the CPU."""
+    none dropped, float32 on the CPU. Inside a lockstep region (distributed evaluation) it stops
+    between batches with RankFailed when another rank has failed."""
     loader = DataLoader(frames, batch_size=batch_size, shuffle=False, drop_last=False,
                         num_workers=num_workers)
     device = torch.device(device)
     out = []
     for batch in loader:
+        check_peers()
         batch = batch.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             embedding = model.encode_frames(batch)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from ..collectives import lockstep
 from . import reports
 from .linear_probe import ProbeOptions
 from .protocols import cholect50_videos, get_protocol, parse_video_list, phase_videos  # noqa: F401 (re-exported)
@@ -71,8 +72,11 @@ def evaluate(name: str, model, tokenizer, data_root: str, options: EvalOptions =
              distributed: bool = False):
     """Run one protocol; returns its result object (PhaseResult, TripletResult, RetrievalResult or
     ProbeResult: each has `metrics`, `scalars(name)`, `table_rows(name)` and `table_header`).
-    `distributed=True` (zero-shot protocols, every rank calls) shares the videos among the ranks."""
-    return get_protocol(name).run(model, tokenizer, data_root, options, device, distributed)
+    `distributed=True` (every rank calls) shares the videos of the zero-shot protocols among the
+    ranks, and the ranks fail together: when the protocol raises on one rank, it raises on every
+    rank (the others RankFailed naming it), and the group stays usable for the next protocol."""
+    with lockstep(distributed):
+        return get_protocol(name).run(model, tokenizer, data_root, options, device, distributed)
 
 
 def metrics_of(result) -> dict:
@@ -127,7 +131,9 @@ def run_protocols(model, tokenizer, eval_cfg, device="cpu", *, data_root: str | 
     `model`, returning flat `protocol/metric` numbers. The model's train/eval mode is restored.
     Call it on one process, or on every rank with `distributed=True` to share the videos. A failing
     protocol does not stop the others: when any failed, EvaluationFailed is raised at the end with
-    the failures and the metrics of the protocols that ran."""
+    the failures and the metrics of the protocols that ran. With `distributed=True` a protocol that
+    fails on one rank fails on every rank (`evaluate`), so the ranks agree on the failures and start
+    the next protocol together."""
     root = data_root or getattr(eval_cfg, "data_root", "")
     if not root:
         raise ValueError("evaluation needs a data root (eval.data_root)")

@@ -3,12 +3,16 @@ rank scores its own videos, and the per-video results are gathered, so every fra
 (the reference's DistributedSampler padded the per-video sets with repeated frames).
 
 Sharing the work is opt-in (`distributed=True`, every rank must call); otherwise the calling
-process evaluates everything alone, e.g. rank 0 inside a distributed training run."""
+process evaluates everything alone, e.g. rank 0 inside a distributed training run. The gather is
+the `surgvlp_fast.collectives.exchange` of the protocol's lockstep region: a rank that fails takes
+part in it with its error, and every rank raises (see docs/evaluation.md)."""
 from __future__ import annotations
 
 from typing import Sequence, TypeVar
 
 import torch.distributed as dist
+
+from ..collectives import exchange
 
 T = TypeVar("T")
 
@@ -28,13 +32,10 @@ def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
 
 def gather_dicts(local: dict, distributed: bool = True) -> dict:
     """Union of the per-rank dicts on every rank (keys must be disjoint)."""
-    rank, world = rank_and_world(distributed)
-    if world == 1:
+    if rank_and_world(distributed)[1] == 1:
         return dict(local)
-    parts: list[dict] = [None] * world  # type: ignore[list-item]
-    dist.all_gather_object(parts, local)
     merged: dict = {}
-    for part in parts:
+    for part in exchange(local):
         overlap = merged.keys() & part.keys()
         if overlap:
             raise RuntimeError(f"videos scored on two ranks: {sorted(overlap)[:5]}")

@@ -13,6 +13,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 import torch
 
+from ..collectives import lockstep
 from .downstream import DownstreamVideo
 from .features import encode_class_prompts, encode_frames, smooth_features
 from .metrics import phase_metrics
@@ -70,7 +71,8 @@ def predict_phases(frame_features: torch.Tensor, class_features: torch.Tensor) -
 def zero_shot_phase(model, tokenizer, videos: Sequence[DownstreamVideo], prompts: Sequence, class_names: Sequence[str], *,
                     smooth_window: int = 1, **kwargs) -> PhaseResult:
     """Evaluate every frame of every video once. With `distributed=True` (every rank calls) each
-    rank encodes its share of the videos and every rank receives the full result."""
+    rank encodes its share of the videos and every rank receives the full result; when one rank
+    raises, every rank does (the others RankFailed naming it: surgvlp_fast.collectives.lockstep)."""
     return zero_shot_phase_windows(model, tokenizer, videos, prompts, class_names, windows=(smooth_window,),
                                    **kwargs)[smooth_window]
 
@@ -80,22 +82,24 @@ def zero_shot_phase_windows(model, tokenizer, videos: Sequence[DownstreamVideo],
                             max_length: int = 77, batch_size: int = 400, device="cpu", num_workers: int = 0,
                             amp_dtype=None, distributed: bool = False) -> dict[int, PhaseResult]:
     """`zero_shot_phase` for several smoothing windows from one encoding pass: {window: result}."""
-    if len(prompts) != len(class_names):
-        raise ValueError(f"{len(prompts)} prompt groups for {len(class_names)} classes")
-    was_training = model.training
-    model.eval()
-    try:
-        classes = encode_class_prompts(model, tokenizer, prompts, max_length=max_length, device=device)
-        rank, world = rank_and_world(distributed)
-        local = {}
-        for video in shard(videos, rank, world):
-            features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
-                                     num_workers=num_workers, amp_dtype=amp_dtype)
-            labels = np.asarray(video.labels, dtype=np.int64)
-            local[video.video_id] = {w: (labels, predict_phases(smooth_features(features, w), classes)) for w in windows}
-    finally:
-        model.train(was_training)
-    gathered = gather_dicts(local, distributed)
+    with lockstep(distributed):
+        if len(prompts) != len(class_names):
+            raise ValueError(f"{len(prompts)} prompt groups for {len(class_names)} classes")
+        was_training = model.training
+        model.eval()
+        try:
+            classes = encode_class_prompts(model, tokenizer, prompts, max_length=max_length, device=device)
+            rank, world = rank_and_world(distributed)
+            local = {}
+            for video in shard(videos, rank, world):
+                features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
+                                         num_workers=num_workers, amp_dtype=amp_dtype)
+                labels = np.asarray(video.labels, dtype=np.int64)
+                local[video.video_id] = {w: (labels, predict_phases(smooth_features(features, w), classes))
+                                         for w in windows}
+        finally:
+            model.train(was_training)
+        gathered = gather_dicts(local, distributed)
     results = {}
     for w in windows:
         per_video = {v.video_id: gathered[v.video_id][w] for v in videos}  # protocol order

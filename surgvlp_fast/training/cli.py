@@ -35,13 +35,14 @@ def run(args) -> int:
     from surgvlp_fast.pretrain.build import build_training_data
     from surgvlp_fast.training.trainer import Trainer
 
+    from surgvlp_fast.collectives import RankFailed
     from surgvlp_fast.training.checkpoint import CheckpointError
 
     tokenizer = load_tokenizer(tokenizer_path(cfg))
     try:
         with Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume) as trainer:
             status = trainer.train()
-    except CheckpointError as err:   # disk full, an unreadable checkpoint: one line, the earlier ones intact
+    except (CheckpointError, RankFailed) as err:   # disk full, an unreadable checkpoint, another rank's error: one line
         if args.debug or os.environ.get("SURGVLP_FAST_DEBUG") == "1":
             raise
         print(f"surgvlp-fast train: {err}", file=sys.stderr)

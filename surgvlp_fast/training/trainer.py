@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from surgvlp_fast import collectives
 from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
@@ -244,7 +245,7 @@ class Trainer:
             return {}
         stacked = torch.stack([values[k].float().reshape(()) for k in names]).to(self.device)
         if self.env.distributed:
-            dist.all_reduce(stacked)
+            collectives.all_reduce(stacked)
             stacked /= self.env.world_size
         return dict(zip(names, stacked.tolist()))
 
@@ -286,7 +287,7 @@ class Trainer:
         if self.env.distributed and self.progress.step % self.cfg.train.log_every == 0:
             # the ranks agree on a signal at log steps: a collective and one read of its result
             flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            collectives.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         elif self.env.distributed:
             stop = False
@@ -373,14 +374,16 @@ class Trainer:
     def _any_rank(self, flag: bool) -> bool:
         value = torch.tensor([1.0 if flag else 0.0], device=self.device)
         if self.env.distributed:
-            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+            collectives.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
+    @collectives.fail_together()
     def train(self, max_steps: int | None = None) -> str:
         """Train to the end of the configured epochs, a stop signal, train.max_steps or this call's
         `max_steps` (optimizer steps of the whole run), whichever comes first. Returns "finished" or
         "stopped". Re-entrant: a later call goes on from where this one stopped. The run log stays
-        open: call `close()` (or use the trainer as a context manager) when done."""
+        open: call `close()` (or use the trainer as a context manager) when done. When a rank raises,
+        the others stop at once with RankFailed naming it (surgvlp_fast.collectives.fail_together)."""
         limit = f", this call until step {max_steps}" if max_steps is not None else ""
         self.log.line(f"training {self.cfg.method} on {self.env.world_size} process(es), device {self.device}, "
                       f"{self.precision}, levels {self.lengths} batches per pass, {self.total_steps} steps{limit}")
@@ -450,11 +453,7 @@ class Trainer:
         """Everything an exact resume needs; RNG and stream states of every rank."""
         self._check_nonfinite()                   # progress.skipped_steps up to date
         local = {"rng": self.rng_state(), "streams": {lv: s.state_dict() for lv, s in self.streams.items()}}
-        if self.env.distributed:
-            per_rank = [None] * self.env.world_size
-            dist.all_gather_object(per_rank, local)
-        else:
-            per_rank = [local]
+        per_rank = collectives.all_gather_object(local) if self.env.distributed else [local]
         p = self.progress
         schedule = {"lengths": self.lengths, "plan": [list(s) for s in self.plan(p.epoch)],
                     "base": list(self._schedule_base) if self._schedule_base else None}
@@ -559,23 +558,23 @@ class Trainer:
         seed_everything(self.cfg.seed * 1000 + self.env.rank + shift)
         self.view_generator.manual_seed(self.cfg.seed * 7919 + self.env.rank + shift)
 
+    @collectives.fail_together()
     def save_checkpoint(self) -> None:
         """Write the checkpoint of this step (main rank). A failed write (disk full, ...) leaves the
-        earlier checkpoints intact and stops the run on every rank with a CheckpointError."""
+        earlier checkpoints intact and stops the run: CheckpointError on the main rank, RankFailed
+        with its message on the others (waiting for the write)."""
         state = self.state_dict()   # a collective: every rank takes part
-        failure = None
         if self.env.is_main:
             path = ckpt.checkpoint_path(self.work_dir, self.progress.step)
             try:
                 ckpt.atomic_save(state, path)
             except ckpt.CheckpointError as err:
-                failure = err
                 self.log.line(str(err))
-            else:
-                ckpt.prune(self.work_dir, self.cfg.checkpoint.keep_last)
-                self.log.line(f"checkpoint {path}")
-        if self._any_rank(failure is not None):   # also the barrier: every rank waits for the write
-            raise failure or ckpt.CheckpointError("the main rank could not write the checkpoint (see its log.txt)")
+                raise
+            ckpt.prune(self.work_dir, self.cfg.checkpoint.keep_last)
+            self.log.line(f"checkpoint {path}")
+        if self.env.distributed:
+            collectives.barrier()   # every rank waits for the write
 
     def resume(self) -> bool:
         """Load the newest checkpoint that reads (an unreadable newer one is logged and passed over)."""
