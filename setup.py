@@ -80,7 +80,7 @@ def native_extensions():
         libraries += [f[2:] for f in libs if f.startswith("-l")]
         library_dirs += [f[2:] for f in libs if f.startswith("-L")]
 
-    cxx = [*opt, "-fopenmp"]  # torch adds -std=c++20
+    cxx = [*opt, "-fopenmp"] + ([] if debug else ["-g0"])  # torch adds -std=c++20; -g0: Python's CFLAGS ask for -g
     link = ["-fopenmp"]
     if want_cuda:
         import importlib.util
@@ -104,7 +104,22 @@ def native_extensions():
             "surgvlp_fast._C", sources, include_dirs=include_dirs, define_macros=define_macros,
             libraries=libraries, library_dirs=library_dirs,
             extra_compile_args=cxx, extra_link_args=link)
-    return [ext], {"build_ext": BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None)}
+    ext.depends = sorted(glob.glob("csrc/**/*.h", recursive=True))   # a changed header is a change too
+    return [ext], {"build_ext": _incremental(BuildExtension.with_options(use_ninja=shutil.which("ninja") is not None))}
+
+
+def _incremental(build_ext):
+    """An editable install (`pip install -e .`) compiles in build/objects/, kept between builds, instead
+    of a fresh temporary folder: ninja then recompiles only the sources (and their headers) that
+    changed, and a build with nothing changed only links."""
+
+    class IncrementalBuildExt(build_ext):
+        def finalize_options(self):
+            super().finalize_options()
+            if getattr(self, "editable_mode", False):
+                self.build_temp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build", "objects")
+
+    return IncrementalBuildExt
 
 
 class BuildPyWithConfigs(build_py):

@@ -5,7 +5,10 @@
 //   static void init(pybind11::module_& m) { m.def(...); }
 //   SURGVLP_REGISTER_SUBMODULE(losses, init)
 #pragma once
-#include <torch/extension.h>
+// ATen and torch's pybind11 casters, not <torch/extension.h>: that one pulls the whole C++ frontend
+// (autograd, nn, optim) and took 2-3x longer to compile per binding file.
+#include <ATen/ATen.h>
+#include <torch/csrc/utils/pybind.h>
 
 #include <utility>
 #include <vector>

@@ -6,6 +6,8 @@
 #include "registry.h"
 #include "contrastive.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <optional>
 #include <string>
