@@ -12,6 +12,7 @@ from surgvlp_fast.evaluation.downstream import DownstreamVideo
 from surgvlp_fast.evaluation.features import (encode_class_prompts, encode_frames, encode_texts,
                                               smooth_features)
 from surgvlp_fast.evaluation.linear_probe import FeatureCache, ProbeOptions, linear_probe, select_videos, video_features
+from surgvlp_fast.testing import assert_close, rounding_bound
 from surgvlp_fast.evaluation.retrieval import Segment, retrieval
 from surgvlp_fast.evaluation.zero_shot import zero_shot_phase, zero_shot_phase_windows
 
@@ -32,8 +33,11 @@ def test_zero_shot_phase_is_exact_and_drops_no_frame(tokenizer):
     assert model.frame_calls == 23 + 41 + 7
     for vid, (labels, shown) in expected.items():
         np.testing.assert_array_equal(result.per_video[vid][1], shown)
-    assert result.metrics["accuracy"] == pytest.approx(100 * np.mean([np.mean(l == s) for l, s in expected.values()]))
-    assert result.metrics["f1"] == pytest.approx(100 * np.mean([f1_score(l, s, average="macro") for l, s in expected.values()]))
+    metric = rounding_bound(torch.float64, 71, depth=3)   # per-class counts, ratios, the mean over videos
+    assert result.metrics["accuracy"] == pytest.approx(100 * np.mean([np.mean(l == s) for l, s in expected.values()]),
+                                                       rel=metric)
+    assert result.metrics["f1"] == pytest.approx(100 * np.mean([f1_score(l, s, average="macro") for l, s in expected.values()]),
+                                                 rel=metric)
     assert result.metrics["frames"] == 71
     assert list(result.per_video) == ["v0", "v1", "v2"]
 
@@ -55,7 +59,7 @@ def test_preload_keeps_frames_and_labels():
     (video,) = make_videos([7], seed=1)
     loaded = preload(video)
     assert loaded.video_id == video.video_id and loaded.labels is video.labels
-    torch.testing.assert_close(loaded.frames.frames, torch.stack([video.frames[i] for i in range(7)]))
+    assert torch.equal(loaded.frames.frames, torch.stack([video.frames[i] for i in range(7)]))
 
 
 def test_prompt_ensembles_average_normalised_embeddings(tokenizer):
@@ -63,9 +67,10 @@ def test_prompt_ensembles_average_normalised_embeddings(tokenizer):
     groups = [["in phase0 the surgeon works", "phase0"], ["phase1 clip and cut the duct"]]
     classes = encode_class_prompts(model, tokenizer, groups, max_length=16)
     singles = encode_texts(model, tokenizer, [p for g in groups for p in g], max_length=16)
-    np.testing.assert_allclose(classes[0], F.normalize(singles[:2].mean(0), dim=0), atol=1e-6)
-    np.testing.assert_allclose(classes[1], singles[2], atol=1e-6)
-    assert torch.allclose(classes.norm(dim=1), torch.ones(2))
+    # a mean of 2 and normalisations over the 8 features
+    assert_close(classes[0], F.normalize(singles[:2].mean(0), dim=0), rounding_bound(torch.float32, 8, depth=3))
+    assert_close(classes[1], singles[2], rounding_bound(torch.float32, 8, depth=2))
+    assert_close(classes.norm(dim=1), torch.ones(2), rounding_bound(torch.float32, 8, depth=2))
     # max_length is honoured: a short window truncates the prompt and changes its embedding
     short = encode_texts(model, tokenizer, ["in phase0 the surgeon works"], max_length=3)
     assert not torch.allclose(short[0], singles[0])
@@ -79,17 +84,19 @@ def test_batching_does_not_change_features(tokenizer):
     full = encode_frames(model, frames, batch_size=64)
     odd = encode_frames(model, frames, batch_size=4)
     assert full.shape == (29, 8)
-    torch.testing.assert_close(full, odd)
-    torch.testing.assert_close(full.norm(dim=1), torch.ones(29))
+    # other batch sizes may take other matmul kernels: a product over 3·6·6 inputs, a normalisation over 8
+    assert_close(full, odd, rounding_bound(torch.float32, 3 * 6 * 6, depth=2))
+    assert_close(full.norm(dim=1), torch.ones(29), rounding_bound(torch.float32, 8, depth=2))
 
 
 def test_smoothing_is_a_centred_moving_average():
     x = F.normalize(torch.randn(9, 4), dim=1)
     assert smooth_features(x, 1) is x
     smoothed = smooth_features(x, 3)
-    torch.testing.assert_close(smoothed[4], F.normalize(x[3:6].mean(0), dim=0))
-    torch.testing.assert_close(smoothed[0], F.normalize(x[0:2].mean(0), dim=0))
-    torch.testing.assert_close(smoothed[8], F.normalize(x[7:9].mean(0), dim=0))
+    bound = rounding_bound(torch.float32, 4, depth=3)   # a mean of up to 3 rows, a normalisation over 4
+    assert_close(smoothed[4], F.normalize(x[3:6].mean(0), dim=0), bound)
+    assert_close(smoothed[0], F.normalize(x[0:2].mean(0), dim=0), bound)
+    assert_close(smoothed[8], F.normalize(x[7:9].mean(0), dim=0), bound)
 
 
 def test_cholect50_runner_scores_sigmoid_cosine(tokenizer):
@@ -111,8 +118,8 @@ def test_cholect50_runner_scores_sigmoid_cosine(tokenizer):
             entry[key] = (video.labels[key], torch.sigmoid(frames @ classes.T).numpy())
         expected_videos.append(entry)
     expected = triplet_map_scores(expected_videos)
-    for component, value in expected.items():
-        assert result.metrics[component]["mAP"] == pytest.approx(value["mAP"])
+    for component, value in expected.items():   # the same scores up to rounding: the same ranks, AP sums
+        assert result.metrics[component]["mAP"] == pytest.approx(value["mAP"], rel=rounding_bound(torch.float64, 21, depth=3))
     with pytest.raises(ValueError, match="class texts missing"):
         zero_shot_triplets(model, tokenizer, videos, {"instrument": texts["instrument"]})
 
@@ -153,7 +160,7 @@ def test_linear_probe_with_feature_cache(tmp_path, tokenizer):
     assert len(list((tmp_path / "oracle").rglob("*.pt"))) == 6
     again = video_features(model, train_videos, cache=cache, dataset_key="train")
     assert model.frame_calls == calls, "cached features are not recomputed"
-    torch.testing.assert_close(again["video00"][0], train["video00"][0])
+    assert torch.equal(again["video00"][0], train["video00"][0])
     options = ProbeOptions(lr=1.0, epochs=20, batch_size=64)
     full = linear_probe(train, test, NUM_CLASSES, options=options)
     assert full["accuracy"] > 95.0 and full["train_frames"] == 115

@@ -6,6 +6,7 @@ from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case
 from surgvlp_fast import losses
 from surgvlp_fast.backends import cuda_kernels_available
 from surgvlp_fast.losses import reference
+from surgvlp_fast.testing import assert_close, contrastive_bounds
 
 
 def _on_gpu(leaves):
@@ -13,11 +14,11 @@ def _on_gpu(leaves):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype,atol", [(torch.float64, 1e-9), (torch.float32, 2e-3)], ids=["fp64", "fp32"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
 @pytest.mark.parametrize("local", [False, True], ids=["single", "local"])
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
-def test_gpu_backend_matches_reference(backend, loss, local, dtype, atol):
+def test_gpu_backend_matches_reference(backend, loss, local, dtype):
     if backend == "cuda" and not cuda_kernels_available():
         pytest.skip("the CUDA kernels were not compiled (SURGVLP_FAST_BUILD_CUDA=1)")
     seed = fresh_seed()
@@ -27,10 +28,15 @@ def test_gpu_backend_matches_reference(backend, loss, local, dtype, atol):
     fast = as_tuple(getattr(losses, loss)(*args, backend=backend, **kwargs))
     ref = as_tuple(getattr(reference, loss)(*args, **kwargs))
     where = f"{backend} {loss} local={local} {dtype} seed={seed}"
+    # Triton's float32 tl.dot rounds its inputs to tf32 (10 mantissa bits: float16's eps)
+    rounding = torch.float16 if backend == "triton" and dtype == torch.float32 else dtype
+    forward, backward, grad_size = contrastive_bounds(loss, args, kwargs, 96, rounding)
     for f, r in zip(fast, ref):
-        torch.testing.assert_close(f, r, atol=atol, rtol=atol, msg=lambda m: f"{where}: {m}")
-    for f_grad, r_grad in zip(torch.autograd.grad(sum(fast), leaves), torch.autograd.grad(sum(ref), leaves)):
-        torch.testing.assert_close(f_grad, r_grad, atol=atol, rtol=atol, msg=lambda m: f"{where}: grad: {m}")
+        assert_close(f, r, forward, msg=lambda m: f"{where}: {m}")
+    grads = zip(torch.autograd.grad(sum(fast), leaves), torch.autograd.grad(sum(ref), leaves), leaves)
+    for f_grad, r_grad, leaf in grads:
+        assert_close(f_grad, r_grad, backward, scale=grad_size / leaf.detach().norm(dim=-1).min().item(),
+                     msg=lambda m: f"{where}: grad: {m}")
 
 
 @pytest.mark.gpu

@@ -2,14 +2,19 @@
 import pytest
 import torch
 from contrastive_cases import LOSSES, as_tuple, fresh_seed, make_case, needs_native
-
 from surgvlp_fast import losses
 from surgvlp_fast.losses import reference
 from surgvlp_fast.losses.fused import fused_contrastive
+from surgvlp_fast.testing import gradcheck_tolerances, logit_size, rounding_bound
 
 
-def check(fn, leaves, fast_mode=False):
-    assert torch.autograd.gradcheck(fn, leaves, eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=fast_mode)
+def check(fn, leaves, size, fast_mode=False):
+    """gradcheck with tolerances from surgvlp_fast.testing.gradcheck_tolerances: logits of size `size`, a few dozen
+    terms, the function's largest value."""
+    value = max(o.detach().abs().max().item() for o in as_tuple(fn(*leaves)))
+    bound = rounding_bound(torch.float64, 64, depth=3, gain=size)
+    atol, rtol = gradcheck_tolerances(bound, size, value)
+    assert torch.autograd.gradcheck(fn, leaves, eps=1e-6, atol=atol, rtol=rtol, fast_mode=fast_mode)
 
 
 def loss_gradcheck(module, loss, local, **options):
@@ -19,7 +24,9 @@ def loss_gradcheck(module, loss, local, **options):
         args, kwargs = build(*inputs)
         return as_tuple(getattr(module, loss)(*args, **kwargs, **options))
 
-    check(fn, leaves, fast_mode=local)  # the local form has 6 inputs: random projections there
+    args, kwargs = build(*leaves)
+    first, second = kwargs.get("v_all", kwargs.get("a_all", args[0])), kwargs.get("t_all", kwargs.get("b_all", args[1]))
+    check(fn, leaves, logit_size(loss, first, second), fast_mode=local)  # local: 6 inputs, random projections
 
 
 @pytest.mark.parametrize("local", [False, True], ids=["single", "local"])
@@ -55,4 +62,4 @@ def test_cpu_node_gradcheck(rows, cols, positive, normalize):
         wanted = ((row, rows), (col, cols), (pos, positive is not None))
         return tuple(s for s, keep in wanted if keep)
 
-    check(fn, (x, y))
+    check(fn, (x, y), (1 if normalize else x.norm(dim=-1).max().item() * y.norm(dim=-1).max().item()) / 0.7)

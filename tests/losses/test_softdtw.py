@@ -7,6 +7,7 @@ from surgvlp_fast._native import native_submodule
 from surgvlp_fast.backends import triton_available
 from surgvlp_fast.losses.softdtw import soft_dtw
 from surgvlp_fast.losses.softdtw_reference import soft_dtw_loop, soft_dtw_wavefront
+from surgvlp_fast.testing import assert_close, dtw_bounds, rounding_bound
 
 needs_native = pytest.mark.skipif(native_submodule("dtw") is None,
                                   reason="compiled core not built or switched off (SURGVLP_FAST_DISABLE_NATIVE=1)")
@@ -38,6 +39,13 @@ def values_and_grad(fn, cost, weights):
     return values.detach(), cost.grad
 
 
+def assert_same_dtw(got, expected, cost, gamma, weights, dtype=torch.float64):
+    """Values and gradients within the rounding bounds of tests/losses/dtw_bounds.py."""
+    forward, size, backward = dtw_bounds(dtype, cost, gamma)
+    assert_close(got[0], expected[0], forward, scale=size)
+    assert_close(got[1], expected[1], backward, scale=weights.abs().max().item())
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("softmin", ["prob", "standard"])
 @pytest.mark.parametrize("reverse", [False, True])
@@ -46,8 +54,7 @@ def test_matches_cell_by_cell_reference(backend, softmin, reverse):
     weights = torch.randn(5, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 3
     expected = values_and_grad(lambda c: soft_dtw_loop(c, mask, 0.1, softmin, reverse), cost, weights)
     got = values_and_grad(lambda c: soft_dtw(c, mask, 0.1, softmin, reverse=reverse, backend=backend), cost, weights)
-    torch.testing.assert_close(got[0], expected[0], rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(got[1], expected[1], rtol=1e-10, atol=1e-12)
+    assert_same_dtw(got, expected, cost, 0.1, weights)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -60,8 +67,7 @@ def test_float32_matches_float64_with_finite_gradients(backend, softmin):
     got = values_and_grad(lambda c: soft_dtw(c, mask, 0.1, softmin, reverse=True, backend=backend),
                           cost.float(), weights.float())
     assert torch.isfinite(got[1]).all()
-    torch.testing.assert_close(got[0].double(), expected[0], rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(got[1].double(), expected[1], rtol=1e-4, atol=1e-4)
+    assert_same_dtw(got, expected, cost, 0.1, weights, dtype=torch.float32)
 
 
 @needs_native
@@ -89,16 +95,19 @@ def test_half_precision_costs_are_computed_in_float32(backend):
     values = soft_dtw(half, mask, 0.1, "prob", backend=backend)
     values.sum().backward()
     assert values.dtype == torch.bfloat16 and half.grad.dtype == torch.bfloat16
-    torch.testing.assert_close(values.double(), soft_dtw_loop(half.detach().double(), mask), rtol=1e-2, atol=1e-2)
+    forward, size, _ = dtw_bounds(torch.float32, half, 0.1)   # computed in float32, rounded once to bfloat16
+    assert_close(values, soft_dtw_loop(half.detach().double(), mask), forward + rounding_bound(torch.bfloat16),
+                 scale=size)
     assert torch.isfinite(half.grad.float()).all()
 
 
 def test_wavefront_matches_loop_on_prefix_masks_and_wide_tables():
     for frames, steps in [(3, 6), (8, 8), (11, 2)]:  # fewer frames than steps too
         cost, mask = random_problem(4, frames, steps, seed=frames, prefix=True)
+        forward, size, _ = dtw_bounds(torch.float64, cost, 0.2)
         for softmin in ("prob", "standard"):
-            torch.testing.assert_close(soft_dtw_wavefront(cost, mask, 0.2, softmin),
-                                       soft_dtw_loop(cost, mask, 0.2, softmin), rtol=1e-12, atol=1e-12)
+            assert_close(soft_dtw_wavefront(cost, mask, 0.2, softmin), soft_dtw_loop(cost, mask, 0.2, softmin),
+                         forward, scale=size)
 
 
 def hard_dtw(cost: np.ndarray) -> float:
@@ -116,12 +125,15 @@ def hard_dtw(cost: np.ndarray) -> float:
 @pytest.mark.parametrize("softmin", ["prob", "standard"])
 def test_small_gamma_gives_hard_dtw_of_the_valid_steps(backend, softmin):
     cost, mask = random_problem(4, 6, 5, seed=5)
-    got = soft_dtw(cost, mask, 1e-4, softmin, backend=backend)
+    gamma = 1e-4
+    got = soft_dtw(cost, mask, gamma, softmin, backend=backend)
+    # each cell's soft-min lies within γ·log 3 of the min, and a path has at most T + N cells
+    near = gamma * np.log(3) * sum(cost.shape[1:])
     for b in range(4):
         valid = cost[b][:, mask[b]].numpy()
-        assert got[b].item() == pytest.approx(hard_dtw(valid), abs=2e-3)
-        assert soft_dtw(cost, mask, 1e-4, softmin, reverse=True, backend=backend)[b].item() == pytest.approx(
-            hard_dtw(valid[:, ::-1]), abs=2e-3)
+        assert got[b].item() == pytest.approx(hard_dtw(valid), abs=near)
+        assert soft_dtw(cost, mask, gamma, softmin, reverse=True, backend=backend)[b].item() == pytest.approx(
+            hard_dtw(valid[:, ::-1]), abs=near)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -129,10 +141,11 @@ def test_small_gamma_gives_hard_dtw_of_the_valid_steps(backend, softmin):
 def test_single_step_is_the_sum_of_its_column(backend, softmin):
     cost, _ = random_problem(3, 5, 1, seed=6)
     cost.requires_grad_()
+    forward, size, backward = dtw_bounds(torch.float64, cost, 0.1)
     values = soft_dtw(cost, None, 0.1, softmin, backend=backend)
-    torch.testing.assert_close(values, cost.detach().sum(dim=(1, 2)))
+    assert_close(values, cost.detach().sum(dim=(1, 2)), forward, scale=size)
     values.sum().backward()
-    torch.testing.assert_close(cost.grad, torch.ones_like(cost))
+    assert_close(cost.grad, torch.ones_like(cost), backward)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -142,8 +155,9 @@ def test_reverse_is_the_valid_steps_reversed(backend):
     for b in range(4):
         columns = mask[b].nonzero().flatten().flip(0)
         by_hand.append(soft_dtw_loop(cost[b:b + 1, :, columns], None, 0.1, "prob")[0])
-    torch.testing.assert_close(soft_dtw(cost, mask, 0.1, "prob", reverse=True, backend=backend),
-                               torch.stack(by_hand), rtol=1e-12, atol=1e-12)
+    forward, size, _ = dtw_bounds(torch.float64, cost, 0.1)
+    assert_close(soft_dtw(cost, mask, 0.1, "prob", reverse=True, backend=backend), torch.stack(by_hand), forward,
+                 scale=size)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -154,9 +168,9 @@ def test_padded_steps_are_ignored(backend):
     for reverse in (False, True):
         a = soft_dtw(noisy, mask, 0.1, "prob", reverse=reverse, backend=backend)
         b = soft_dtw(clean, mask, 0.1, "prob", reverse=reverse, backend=backend)
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)   # padded cells never enter the computation
         (a.sum() + b.sum()).backward()
-    torch.testing.assert_close(noisy.grad, clean.grad)
+    torch.testing.assert_close(noisy.grad, clean.grad, rtol=0, atol=0)
     assert (noisy.grad.masked_select(~mask[:, None, :]) == 0).all()
 
 
@@ -218,7 +232,8 @@ def test_forced_backend_from_environment(monkeypatch):
     with pytest.raises(RuntimeError, match="soft_dtw: backend 'cuda' is not available"):
         soft_dtw(cost, mask)
     monkeypatch.setenv("SURGVLP_FAST_BACKEND", "reference")
-    torch.testing.assert_close(soft_dtw(cost, mask, backend="cpu"), soft_dtw_loop(cost, mask))
+    forward, size, _ = dtw_bounds(cost.dtype, cost, 0.1)
+    assert_close(soft_dtw(cost, mask, backend="cpu"), soft_dtw_loop(cost, mask), forward, scale=size)
 
 
 COMPILE_FOR_SM90 = """

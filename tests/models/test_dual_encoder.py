@@ -6,6 +6,7 @@ import torch
 
 from surgvlp_fast.models import DualEncoder, TextEncoder, VisionEncoder, build_bert
 from surgvlp_fast.models.vision import TinyCNN, imagenet_weights_file
+from surgvlp_fast.testing import assert_close, rounding_bound
 
 
 def tiny_model(norm="batch", checkpointing=False) -> DualEncoder:
@@ -34,8 +35,8 @@ def test_modes_and_frame_mean():
         assert set(model(video=video, mode="video")) == {"frame_emb", "img_emb"}
         assert set(model(text=tokens(), mode="text")) == {"text_emb"}
         assert model(video=video[:, 0], mode="video")["img_emb"].shape == (2, 16)
-    torch.testing.assert_close(out["img_emb"], frames.mean(1))
-    torch.testing.assert_close(out["frame_emb"], frames)
+    torch.testing.assert_close(out["frame_emb"], frames, rtol=0, atol=0)   # the same batch through the same kernels
+    assert_close(out["img_emb"], frames.mean(1), rounding_bound(torch.float32, 5))   # a mean of 5 frames
     assert out["text_emb"].shape == (3, 16)
     with pytest.raises(ValueError, match="mode"):
         model(video=video, mode="action")
@@ -55,8 +56,8 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         out = model(video=video, text=text)
         (out["img_emb"].sum() + out["text_emb"].pow(2).sum()).backward()
         grads.append([p.grad.clone() for p in model.parameters()])
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b)
+    for a, b in zip(*grads):   # the forward recomputed by the same kernels: the same gradients
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_resnet_checkpointing_matches():
@@ -65,7 +66,7 @@ def test_resnet_checkpointing_matches():
     x = torch.randn(2, 3, 32, 32)
     ref = model(x)
     model.gradient_checkpointing = True
-    torch.testing.assert_close(model(x), ref)
+    torch.testing.assert_close(model(x), ref, rtol=0, atol=0)
 
 
 def test_vision_weights_from_a_local_file(tmp_path):
@@ -75,7 +76,7 @@ def test_vision_weights_from_a_local_file(tmp_path):
     path = tmp_path / "r18.pth"
     torch.save(trunk.state_dict(), path)   # torchvision layout, fc included (ignored)
     encoder = VisionEncoder("resnet18", 8, weights=str(path))
-    torch.testing.assert_close(encoder.model.conv1.weight, trunk.conv1.weight)
+    assert torch.equal(encoder.model.conv1.weight, trunk.conv1.weight)
     with pytest.raises(FileNotFoundError, match="no such file"):
         VisionEncoder("resnet18", 8, weights=str(tmp_path / "absent.pth"))
 
@@ -103,6 +104,9 @@ def test_channels_last_trunk_gives_the_same_outputs_and_gradients(backbone):
         out.pow(2).sum().backward()
         outs.append(out.detach())
         grads.append([x.grad, *[p.grad for p in encoder.parameters()]])
-    torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-10)
+    # other kernels and summation orders: 20 stages of convolutions (up to 3·3·512 terms) and batch norms
+    # (statistics over up to 5·19·23 positions) forward, as many backward
+    bound = rounding_bound(torch.float64, 3 * 3 * 512, depth=20)
+    assert_close(outs[0], outs[1], bound)
     for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+        assert_close(a, b, 2 * bound)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from surgvlp_fast.models import TextEncoder, build_bert, pool_last_layers
+from surgvlp_fast.testing import assert_close, rounding_bound
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +28,7 @@ def test_pooling_equals_token_loop_on_random_hidden_states(length, last_n):
     hs = [h.double() for h in hs]
     ours = pool_last_layers(hs, tokens["attention_mask"], last_n)
     loop = bench.token_loop_pooling(hs, tokens["input_ids"], vocab, last_n)
-    torch.testing.assert_close(ours.double(), loop, rtol=1e-6, atol=1e-6)
+    assert_close(ours, loop, rounding_bound(torch.float32, last_n * length, depth=2))   # masked sum, / L_pad (in float32)
 
 
 def test_text_encoder_equals_token_loop_and_has_gradients():
@@ -40,8 +41,9 @@ def test_text_encoder_equals_token_loop_and_has_gradients():
     emb = encoder(dict(tokens))
     hidden = bert(**tokens, output_hidden_states=True).hidden_states
     vocab = {i: t for t, i in tokenizer.get_vocab().items()}
-    torch.testing.assert_close(emb, bench.token_loop_pooling(hidden, tokens["input_ids"], vocab, 4),
-                               rtol=1e-5, atol=1e-5)
+    # the same hidden states; the pooling's sum over 4 layers x 20 tokens and the projection's over 32
+    assert_close(emb, bench.token_loop_pooling(hidden, tokens["input_ids"], vocab, 4),
+                 rounding_bound(torch.float32, 4 * 20, depth=3))
     assert emb.shape == (len(texts), 32)
     emb.sum().backward()
     assert all(p.grad is not None for p in encoder.parameters()), "every parameter must get a gradient (DDP)"
@@ -53,7 +55,7 @@ def test_pooling_gradient_matches_token_loop():
     g1 = torch.autograd.grad(pool_last_layers(hs, tokens["attention_mask"], 4).pow(2).sum(), hs)
     g2 = torch.autograd.grad(bench.token_loop_pooling(hs, tokens["input_ids"], vocab, 4).pow(2).sum(), hs)
     for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b)
+        assert_close(a, b, rounding_bound(torch.float32, 4 * 12, depth=3))
 
 
 def test_projection_and_size_checks():

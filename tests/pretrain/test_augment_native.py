@@ -6,6 +6,13 @@ import torch
 from surgvlp_fast._native import native_submodule
 from surgvlp_fast.models import preprocess as P
 from surgvlp_fast.pretrain import augment as T
+from surgvlp_fast.testing import rounding_bound
+
+# Rounding bound of the chain (surgvlp_fast.testing): the crop's resampling (up to 8x8 samples of 4 bilinear
+# terms a pixel), four colour adjustments of about 3 stages each (hue: RGB -> HSV -> RGB), the grayscale's 3
+# terms, the separable blur (2 passes of up to 13 taps), the normalisation; outputs of size up to
+# (1 - 0.406) / 0.225.
+CHAIN = rounding_bound(torch.float32, 256, depth=18) * (1 - 0.406) / 0.225
 
 native = native_submodule("augment")
 pytestmark = pytest.mark.skipif(native is None, reason="compiled core not built or switched off")
@@ -37,7 +44,7 @@ def test_same_pixels_as_the_reference_for_the_same_draws(h, w, size, consistent)
     fast = T.native_views(frames, params, size or (h, w))
     ref = _reference(aug, frames, params)
     assert fast.shape == ref.shape and fast.dtype == torch.float32
-    assert (fast - ref).abs().max() < 2e-5
+    assert (fast - ref).abs().max() <= CHAIN
 
 
 @pytest.mark.parametrize("op", range(4))
@@ -48,7 +55,7 @@ def test_each_colour_adjustment_alone(op):
     params = aug.sample_parameters(4, 2, 32, 32, torch.Generator().manual_seed(op))
     params["order"][:] = torch.tensor([op, op, op, op])  # the same op at every stage: 4 passes of it
     frames = _frames(8, 32, 32, seed=op)
-    assert (T.native_views(frames, params, 32) - _reference(aug, frames, params)).abs().max() < 2e-5
+    assert (T.native_views(frames, params, 32) - _reference(aug, frames, params)).abs().max() <= CHAIN
 
 
 def test_make_views_uses_the_kernel_with_the_reference_draws(monkeypatch):

@@ -4,14 +4,18 @@ The fused contrastive node and soft-DTW are custom operators (schemas, fake impl
 autograd formulas): the objective of every level traces into one graph (fullgraph: no graph
 break inside the losses), and `train.compile` runs a training step with inductor equal to eager.
 """
+import os
+
 import pytest
 import torch
 
 import training_toy as toy
+from training_helpers import TOY_FORWARD, assert_same_gradients
 from surgvlp_fast.config import load_config
 from surgvlp_fast.losses.contrastive import pick_backend
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import load_tokenizer
+from surgvlp_fast.testing import assert_close
 from surgvlp_fast.training.trainer import Trainer
 
 
@@ -40,9 +44,9 @@ def test_objective_traces_in_one_graph_forward_and_backward():
     got_grads = torch.autograd.grad(got, leaves)
     want = step(clip, level)
     want_grads = torch.autograd.grad(want, leaves)
-    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)   # aot_eager runs the same eager kernels
     for g, w in zip(got_grads, want_grads):
-        torch.testing.assert_close(g, w)
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
 
 
 def test_meta_tensors_trace_the_fused_ops():
@@ -66,6 +70,10 @@ def tokenizer(tokenizer_dir):
     return load_tokenizer(tokenizer_dir)
 
 
+@pytest.mark.xfail(os.environ.get("ATEN_CPU_CAPABILITY") == "default", strict=True,
+                   raises=torch._dynamo.exc.BackendCompilerFailed,
+                   reason="torch 2.14.1: with ATEN_CPU_CAPABILITY=default inductor picks no vector ISA, yet its tiled "
+                          "transposes still emit at::vec code, which does not compile (docs/training.md)")
 def test_train_compile_step_equals_eager(tmp_path, tokenizer_dir, tokenizer):
     """train.compile=true: one inductor-compiled training step (model + objective, forward,
     backward, optimizer) gives the eager step's loss and gradients within float tolerance (Adam turns
@@ -81,11 +89,9 @@ def test_train_compile_step_equals_eager(tmp_path, tokenizer_dir, tokenizer):
         params.append(trainer.model.state_dict())
     eager, compiled = results
     assert set(eager) == set(compiled)
-    for name in ("loss", "clip_orig", "milnce_orig", "simclr"):
-        torch.testing.assert_close(compiled[name], eager[name], rtol=1e-4, atol=1e-5)
-    assert grads[0].keys() == grads[1].keys() and grads[0]
-    for name, value in grads[0].items():
-        torch.testing.assert_close(grads[1][name], value, rtol=1e-3, atol=1e-5)
-    lr = trainer.cfg.optim.lr
+    for name in ("loss", "clip_orig", "milnce_orig", "simclr"):   # logits up to 1/τ = 10 enter an exp
+        assert_close(compiled[name], eager[name], TOY_FORWARD * 10, scale=10.0)
+    assert_same_gradients(grads[1], grads[0], gain=10.0)
+    lr = trainer.cfg.optim.lr   # Adam's first step moves each parameter by at most lr: two runs differ by 2·lr
     for name, value in params[0].items():
         torch.testing.assert_close(params[1][name], value, rtol=0, atol=2 * lr)

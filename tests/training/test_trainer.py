@@ -6,9 +6,13 @@ import pytest
 import torch
 
 import training_toy as toy
+from training_helpers import TOY_FORWARD, assert_same_gradients
 from surgvlp_fast.config import load_config
 from surgvlp_fast.models import load_tokenizer
+from surgvlp_fast.testing import rounding_bound
 from surgvlp_fast.training.trainer import NonFiniteLoss, Trainer
+
+ANNEAL = rounding_bound(torch.float64, 1, depth=4)   # the schedule's factor (a ratio, a cosine, a sum, a product)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def test_logs_config_and_tensorboard_at_the_real_step(tmp_path, tokenizer_dir, t
     assert load_config(str(run / "config.yaml")) == trainer.cfg
     train = records(tmp_path, "train")
     assert [r["step"] for r in train] == list(range(1, trainer.total_steps + 1)) and trainer.total_steps == 6
-    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-12)    # annealed to 0 at the last real step
+    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-3 * ANNEAL)    # annealed to 0 at the last real step
     assert "clip/view0" in train[0] and "samples_per_s" in train[0]
     assert "epoch 1 step 6/6 clip loss" in (run / "log.txt").read_text()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -88,7 +92,7 @@ def test_validation_mode_and_batchnorm_statistics(tmp_path, tokenizer_dir, token
     assert math.isfinite(loss) and trainer.model.training
     after = trainer.model.state_dict()
     assert any(not torch.equal(v, after[k]) for k, v in stats.items()) == changes
-    assert trainer.validate() == pytest.approx(loss)       # the same augmentations every time
+    assert trainer.validate() == loss       # the same augmentations, the same kernels
 
 
 def test_evaluation_hook_every_n_epochs(tmp_path, tokenizer_dir, tokenizer):
@@ -134,10 +138,8 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, tokenizer_dir, 
         assert len(seen) == 4
         grads.append(seen[0])
         losses.append([r["loss"] for r in records(tmp_path / name, "train")])
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    assert grads[0].keys() == grads[1].keys() and grads[0]
-    for key in grads[0]:
-        torch.testing.assert_close(grads[1][key], grads[0][key], rtol=1e-4, atol=1e-7, msg=key)
+    assert losses[0] == pytest.approx(losses[1], abs=2 * TOY_FORWARD)   # means of cosine distances (at most 2)
+    assert_same_gradients(grads[1], grads[0])
 
 
 def test_train_in_pieces_equals_one_call(tmp_path, tokenizer_dir, tokenizer):
@@ -154,11 +156,12 @@ def test_train_in_pieces_equals_one_call(tmp_path, tokenizer_dir, tokenizer):
         assert pieces.cfg.train.max_steps == 0
     a, b = records(tmp_path / "whole", "train"), records(tmp_path / "pieces", "train")
     assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, 7))
-    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-6)
-    assert [r["lr"] for r in a] == pytest.approx([r["lr"] for r in b], rel=1e-6)
+    # the same steps in the same process: the same kernels on the same numbers
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    assert [r["lr"] for r in a] == [r["lr"] for r in b]
     pa, pb = whole.model.state_dict(), pieces.model.state_dict()
     for key in pa:
-        torch.testing.assert_close(pa[key], pb[key], msg=key)
+        assert torch.equal(pa[key], pb[key]), key
 
 
 def test_train_keeps_the_log_open_and_close_closes_it(tmp_path, tokenizer_dir, tokenizer):
@@ -188,5 +191,5 @@ def test_set_schedule_changes_the_length_and_the_saved_config(tmp_path, tokenize
     trainer.close()
     train = records(tmp_path, "train")
     assert [r["step"] for r in train] == list(range(1, 10))
-    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-12)    # annealed over the new length
+    assert train[-1]["lr"] == pytest.approx(0.0, abs=1e-3 * ANNEAL)    # annealed over the new length
     assert train[3]["lr"] > 0

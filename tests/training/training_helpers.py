@@ -3,6 +3,28 @@ import os
 import subprocess
 import sys
 
+import torch
+
+from surgvlp_fast.testing import assert_close, rounding_bound
+
+# Rounding bound (surgvlp_fast.testing) of one forward pass of training_toy's model and objective in float32:
+# the longest reductions are the tiny CNN's last convolutions (3·3·128 terms) and its norms' statistics
+# (up to 4·16·16 positions); the deepest path is the text side (embeddings, 2 BERT layers of about 8 stages,
+# the pooling, the projection) and the objective's cosines and mean (about 4). The backward is as deep again.
+TOY_FORWARD = rounding_bound(torch.float32, 3 * 3 * 128, depth=27)
+TOY_BACKWARD = 2 * TOY_FORWARD
+
+
+def assert_same_gradients(got: dict, want: dict, gain: float = 1.0):
+    """Two evaluations of a toy step's gradients. A parameter's gradient sums products of activations and
+    upstream gradients of the model's size: its terms are of the size of the largest gradient, against
+    which it is compared (a gradient that is zero in exact arithmetic, such as an attention key bias's,
+    is rounding noise on both sides). `gain`: the objective's, e.g. 1/τ for logits entering an exp."""
+    assert got.keys() == want.keys() and want
+    scale = max(g.abs().max().item() for g in want.values())
+    for key in want:
+        assert_close(got[key], want[key], TOY_BACKWARD * gain, scale=scale, msg=key)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 

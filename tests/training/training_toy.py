@@ -2,9 +2,11 @@
 
 Run as a script, it trains (one process, or one of several under torchrun):
     python tests/training/training_toy.py WORK_DIR --tokenizer DIR [--resume] [--pure] [--slow SECONDS]
-        [--levels clip,keystep,video] [--record DIR] [key=value overrides]
+        [--levels clip,keystep,video] [--record DIR] [--first-gradients FILE] [key=value overrides]
 
 --record DIR: every sample served is appended as "level pass index" to DIR/<pid>.txt.
+--first-gradients FILE: rank 0 saves the gradients of the first optimizer step (after DDP's averaging)
+to FILE, {parameter name: tensor}.
 """
 import os
 import sys
@@ -191,7 +193,8 @@ def main(argv):
     pure = "--pure" in rest   # no per-rank randomness in the data: 1 and 2 processes see the same samples
     sizes = {"clip": 8, "keystep": 6, "video": 4}
     record = rest[rest.index("--record") + 1] if "--record" in rest else None
-    with_value = {"--slow", "--levels", "--tokenizer", "--record"}
+    first_gradients = rest[rest.index("--first-gradients") + 1] if "--first-gradients" in rest else None
+    with_value = {"--slow", "--levels", "--tokenizer", "--record", "--first-gradients"}
     overrides = [a for i, a in enumerate(rest) if a not in (*with_value, "--resume", "--pure")
                  and (i == 0 or rest[i - 1] not in with_value)]
     tok_dir = rest[rest.index("--tokenizer") + 1]   # made once beforehand: WordPiece training is not deterministic
@@ -199,8 +202,19 @@ def main(argv):
     tokenizer = load_tokenizer(tok_dir)
     trainer = Trainer(cfg, work_dir, toy_data(tokenizer, levels, sizes, slow=slow, global_rng=not pure, record=record),
                       objective=ToyObjective(), resume=resume)
+    seen = []
+
+    def keep_first_gradients(*_):
+        if not seen:
+            seen.append({n.removeprefix("module."): p.grad.clone() for n, p in trainer.model.named_parameters()
+                         if p.grad is not None})
+
+    if first_gradients:
+        trainer.optimizer.register_step_pre_hook(keep_first_gradients)
     with trainer:
         print(trainer.train())
+    if first_gradients and trainer.env.is_main:
+        torch.save(seen[0], first_gradients)
     if trainer.env.distributed:   # what the trainer's close left of the process group it started
         import torch.distributed as dist
 
