@@ -14,38 +14,10 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+from suites import FALLBACK, NUMERICS  # noqa: E402
 from video_helpers import FFMPEG  # noqa: E402
 
 from surgvlp_fast import cli  # noqa: E402
-
-
-# Tests whose outcome depends on whether the compiled core is there (a module with a native fast path,
-# or a pipeline through them): tools/quickstart.sh runs them a second time in pure-PyTorch mode
-# (SURGVLP_FAST_DISABLE_NATIVE=1, `-m fallback`). tests/test_fallbacks.py checks that every module with a
-# native fast path has tests here.
-FALLBACK = (
-    "tests/losses/test_contrastive_api.py", "tests/losses/test_contrastive_parity.py",
-    "tests/losses/test_contrastive_gradcheck.py", "tests/losses/test_losses_distributed.py",
-    "tests/losses/test_objectives.py", "tests/losses/test_objectives_distributed.py",
-    "tests/losses/test_softdtw.py", "tests/losses/test_softdtw_loss.py",
-    "tests/pretrain/test_augment.py", "tests/pretrain/test_augment_native.py", "tests/pretrain/test_datasets.py",
-    "tests/video/test_readers.py", "tests/video/test_bad_input.py", "tests/video/test_index_cache.py",
-    "tests/video/test_native.py", "tests/training/test_host_syncs.py", "tests/test_doctor.py",
-    "tests/training/test_cli.py::test_train_one_process",
-)
-# Tests that compare the floating-point results of two implementations (kernels, layouts, processes):
-# CI runs them again under ATEN_CPU_CAPABILITY=default (other SIMD kernels and reduction orders).
-NUMERICS = (
-    "tests/losses/test_contrastive_api.py", "tests/losses/test_contrastive_parity.py",
-    "tests/losses/test_contrastive_gradcheck.py", "tests/losses/test_losses_distributed.py",
-    "tests/losses/test_objectives.py", "tests/losses/test_objectives_distributed.py",
-    "tests/losses/test_softdtw.py", "tests/losses/test_softdtw_loss.py",
-    "tests/pretrain/test_augment.py", "tests/pretrain/test_augment_native.py",
-    "tests/models/test_dual_encoder.py", "tests/models/test_text_pooling.py",
-    "tests/models/test_released_checkpoint.py", "tests/models/test_official_preprocess.py",
-    "tests/evaluation/test_load_and_export.py", "tests/evaluation/test_runners.py",
-    "tests/training/test_distributed_equivalence.py", "tests/training/test_trainer.py",
-)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,10 +1,10 @@
 """Every module with a native fast path has tests that run in pure-PyTorch mode: some test file of
-tests/conftest.py's FALLBACK list imports it (or its package, whose __init__ imports it), so
+tests/suites.py's FALLBACK list imports it (or its package, whose __init__ imports it), so
 tools/quickstart.sh's second suite (`-m fallback`, SURGVLP_FAST_DISABLE_NATIVE=1) runs its fallback."""
 import ast
 from pathlib import Path
 
-from conftest import FALLBACK
+from suites import FALLBACK
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,4 +41,4 @@ def test_every_native_fast_path_has_fallback_tests():
         if package in covered and init.exists():
             covered |= imported_modules(init)
     missing = sorted(name for name in fast_paths if name not in covered)
-    assert not missing, f"modules with a native fast path and no test in tests/conftest.py's FALLBACK: {missing}"
+    assert not missing, f"modules with a native fast path and no test in tests/suites.py's FALLBACK: {missing}"
