@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from surgvlp_fast import collectives
-from surgvlp_fast.config import LEVELS, Config, save_config, tokenizer_path
+from surgvlp_fast.config import LEVELS, Config, ConfigError, save_config, tokenizer_path
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
@@ -84,6 +84,10 @@ class Trainer:
         self.eval_hook = eval_hook if eval_hook is not None else default_eval_hook(cfg)
         self._score = {lv: getattr(self.objective, lv) for lv in LEVELS if hasattr(self.objective, lv)}
         if cfg.train.compile:    # the model and each level's objective through torch.compile (inductor)
+            if self.device.type == "cpu":
+                raise ConfigError("train.compile=true on the CPU: torch 2.14.1's inductor miscompiles this training "
+                                  "step's CPU kernels (heap corruption, NaN losses, or C++ that does not compile, "
+                                  "depending on ATEN_CPU_CAPABILITY); compile on a GPU, or set train.compile=false")
             self.ddp = torch.compile(self.ddp)
             self._score = {lv: torch.compile(fn) for lv, fn in self._score.items()}
 
