@@ -84,12 +84,13 @@ def gradcheck_tolerances(bound, size, value, eps=1e-6):
 
 
 def contrastive_bounds(loss, args, kwargs, width, dtype):
-    """(loss bound, gradient bound, size of the gradients' terms times a row's norm) of a contrastive loss
+    """(loss bound, gradient bound, logit size) of a contrastive loss
     (`args`, `kwargs` as the loss takes them). The logits (a normalisation and a dot product over
     `width`) enter an exp, whose gain is their size (logit_size). The sums over the columns and the mean
-    over the rows follow; a gradient sums probabilities times logit derivatives once more. A logit's derivative by a row x is at most L/|x|, and the mean over
-    the rows divides it by their number: the terms' size, against which gradients that cancel (one
-    row: exactly zero) are compared."""
+    over the rows follow; a gradient sums probabilities times logit derivatives once more. The loss
+    (log-sum-exp minus the positive logit) cancels: compare it at the logits' size. A logit's derivative
+    by a row x is at most size/|x|, and the mean over B rows divides it by B: the size of a gradient's
+    terms, against which gradients that cancel (one row: exactly zero) are compared."""
     v, t = kwargs.get("v_all", kwargs.get("a_all", args[0])), kwargs.get("t_all", kwargs.get("b_all", args[1]))
     columns, rows = t.shape[0] * (t.shape[1] if t.dim() == 3 else 1), v.shape[0]
     if loss == "simclr_loss":   # each row is classified among both views
@@ -97,7 +98,7 @@ def contrastive_bounds(loss, args, kwargs, width, dtype):
     size = logit_size(loss, v, t)
     forward = rounding_bound(dtype, width, depth=2, gain=size) + rounding_bound(dtype, columns + rows, depth=2)
     backward = forward + rounding_bound(dtype, columns + rows, depth=2)
-    return forward, backward, size / args[0].shape[0]
+    return forward, backward, size
 
 
 def norms_max(tensors):

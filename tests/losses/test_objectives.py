@@ -76,11 +76,11 @@ def grads(loss, tensors):
 
 
 def assert_same(got_loss, expected_loss, tensors):
-    bound = objective_bound(tensors, D, B, K)
-    assert_close(got_loss, expected_loss, bound, scale=1 / TAU)
+    bound, logits = objective_bound(tensors, D, B, K), max(1 / TAU, norms_max(tensors) ** 2)
+    assert_close(got_loss, expected_loss, bound, scale=logits)   # losses cancel at the logits' size
     for g, e, t in zip(grads(got_loss, tensors), grads(expected_loss, tensors), tensors):
         # a gradient's terms: probabilities times a logit's derivative (at most its size / |row|), over B rows
-        assert_close(g, e, 2 * bound, scale=max(1 / TAU, norms_max(tensors) ** 2) / t.detach().norm(dim=-1).min().item())
+        assert_close(g, e, 2 * bound, scale=logits / t.detach().norm(dim=-1).min().item())
 
 
 B, D, K = 6, 8, 2
@@ -95,8 +95,10 @@ def test_released_clip_level(method):
     per_view = [(CLIP(v, anchor) + NTX(v, anchor) + MILNCE(v, cands)) / 3 for v in views]
     expected = (sum(per_view) + SIMCLR(views[1], views[2])) / 4
     assert_same(loss, expected, tensors)
-    assert_close(terms["milnce_aug2"], MILNCE(views[2], cands), objective_bound(tensors, D, B, K), scale=1 / TAU)
-    assert_close(terms["simclr"], SIMCLR(views[1], views[2]), objective_bound(tensors, D, B, K), scale=1 / TAU)
+    assert_close(terms["milnce_aug2"], MILNCE(views[2], cands), objective_bound(tensors, D, B, K),
+                 scale=max(1 / TAU, norms_max(tensors) ** 2))
+    assert_close(terms["simclr"], SIMCLR(views[1], views[2]), objective_bound(tensors, D, B, K),
+                 scale=max(1 / TAU, norms_max(tensors) ** 2))
     assert sorted(terms) == sorted([f"{t}_{v}" for t in ("clip", "ntx", "milnce") for v in ("orig", "aug1", "aug2")]
                                    + ["simclr"])
 
@@ -146,7 +148,8 @@ def test_peskavlp_video_level_code():
     loss, terms = build_objective("peskavlp").video(LevelEmbeddings(frames, parent, children, pos_step != -1))
     dtw = DTW(frames, children, pos_step)
     assert_same(loss, (sum(HIER(frames, parent, children)) + 0.1 * dtw) / 5, tensors)
-    assert_close(terms["dtw"], dtw, objective_bound(tensors, D, B, K), scale=1 / TAU)
+    assert_close(terms["dtw"], dtw, objective_bound(tensors, D, B, K),
+                 scale=max(1 / TAU, norms_max(tensors) ** 2))
 
 
 @pytest.mark.parametrize("level", ["keystep", "video"])
