@@ -5,9 +5,9 @@ import torch
 from sklearn.metrics import average_precision_score, f1_score
 
 from surgvlp_fast.evaluation.cholect50 import COMPONENTS, disentangle, triplet_map, triplet_map_scores
-from surgvlp_fast.testing import rounding_bound
 from surgvlp_fast.evaluation.metrics import (average_precision, confusion_matrix, macro_f1, phase_metrics,
                                              retrieval_metrics, retrieval_ranks, video_wise_ap)
+from surgvlp_fast.testing import rounding_bound
 
 ivtmetrics = pytest.importorskip("ivtmetrics")
 
