@@ -141,11 +141,11 @@ class BuildPyWithConfigs(build_py):
 ext_modules, cmdclass = native_extensions()
 # metadata, dependencies and the console script: pyproject.toml's [project]
 setup(
-    # namespace packages too: surgvlp_fast/pretrain and surgvlp_fast/tools have no __init__.py
+    # namespace packages too: surgvlp_fast/pretrain and surgvlp_fast/prep have no __init__.py
     packages=find_namespace_packages(include=["surgvlp_fast", "surgvlp_fast.*"],
-                                     exclude=["surgvlp_fast.evaluation.assets*", "surgvlp_fast.tools.prompts",
+                                     exclude=["surgvlp_fast.prep.augment_texts.prompts",
                                               "surgvlp_fast.configs*", "*.__pycache__"]),
-    package_data={"surgvlp_fast": ["evaluation/assets/**/*", "tools/prompts/*.txt"]},
+    package_data={"surgvlp_fast": ["resources/*.*", "prep/augment_texts/prompts/*.txt"]},
     include_package_data=True,
     ext_modules=ext_modules,
     cmdclass={**cmdclass, "build_py": BuildPyWithConfigs},

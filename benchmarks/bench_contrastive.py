@@ -15,12 +15,8 @@ same code (which loads the libraries), i.e. the peak extra memory of the operati
     .venv/bin/python -m pytest benchmarks/bench_contrastive.py    (small sizes, pytest-benchmark)
 """
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -28,7 +24,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from results import append_rows, machine  # noqa: E402  (samples the load average at import)
+from harness import (Metric, bench_parser, finish, markdown_table, measurement_rows, median_time,  # noqa: E402
+                     peak_rss_bytes, print_json_line, run_worker)
+from results import machine  # noqa: E402
 from surgvlp_fast import losses  # noqa: E402
 from surgvlp_fast._native import native_submodule  # noqa: E402
 from surgvlp_fast.losses import reference  # noqa: E402
@@ -36,6 +34,8 @@ from surgvlp_fast.losses import reference  # noqa: E402
 WIDTH, CANDIDATES, ALPHA = 768, 4, 0.75
 IMPLEMENTATIONS = ("fused_cpu", "reference", "gemm_floor")
 TARGETS = {"milnce": 4096, "clip_ntx": 8192}  # performance.md: the sizes the targets are set at
+METRICS = [Metric("seconds", "time", "s", ".4f"), Metric("peak_extra_mb", "peak_extra_memory", "MB", ".1f")]
+RATIOS = [Metric(name, name, "ratio", ".3f") for name in ("time_vs_naive", "time_vs_floor", "memory_vs_naive")]
 
 
 def make_inputs(loss: str, batch: int, seed: int = 0):
@@ -73,43 +73,29 @@ def measure_here(loss: str, implementation: str, batch: int, repeats: int) -> di
     warm_v, warm_t = make_inputs(loss, 64, seed=1)
     step(loss, implementation, warm_v, warm_t)
     v, t = make_inputs(loss, batch)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step(loss, implementation, v, t)
-        times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times.sort()
-    return {"seconds": times[len(times) // 2], "peak_extra_mb": (peak - base) / 1024}
+    base = peak_rss_bytes()
+    seconds = median_time(lambda: step(loss, implementation, v, t), repeats, warmup=0)
+    return {"seconds": seconds, "peak_extra_mb": (peak_rss_bytes() - base) / 2**20}
 
 
 def measure(loss: str, implementation: str, batch: int, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", loss, implementation, str(batch),
-                          str(repeats)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, ["--one", loss, implementation, batch, repeats])
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, repeats=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--losses", nargs="+", default=["milnce", "clip_ntx"], choices=["milnce", "clip_ntx"])
-    parser.add_argument("--no-csv", action="store_true", help="do not append to benchmarks/results.csv")
     parser.add_argument("--one", nargs=4, metavar=("LOSS", "IMPL", "B", "REPEATS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         loss, implementation, batch, repeats = args.one
-        print(json.dumps(measure_here(loss, implementation, int(batch), int(repeats))))
+        print_json_line(measure_here(loss, implementation, int(batch), int(repeats)))
         return
     if native_submodule("losses") is None:
         sys.exit("bench_contrastive: the compiled core is not available (build it, or unset SURGVLP_FAST_DISABLE_NATIVE)")
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at start")
-    header = (f"{'loss':9} {'B':>5} | {'fused s':>8} {'naive s':>8} {'floor s':>8} | {'fused MB':>8} "
-              f"{'naive MB':>8} {'floor MB':>8} | {'t/naive':>7} {'t/floor':>7} {'mem/naive':>9}")
-    print(header)
-    print("-" * len(header))
-    rows = []
+    lines, rows = [], []
     for loss in args.losses:
         sizes = sorted(set(args.sizes) | {TARGETS[loss]})
         for batch in sizes:
@@ -118,24 +104,18 @@ def main(argv=None) -> None:
             ratios = {"time_vs_naive": fused["seconds"] / naive["seconds"],
                       "time_vs_floor": fused["seconds"] / floor["seconds"],
                       "memory_vs_naive": fused["peak_extra_mb"] / max(naive["peak_extra_mb"], 1e-9)}
-            print(f"{loss:9} {batch:5d} | {fused['seconds']:8.3f} {naive['seconds']:8.3f} {floor['seconds']:8.3f} | "
-                  f"{fused['peak_extra_mb']:8.1f} {naive['peak_extra_mb']:8.1f} {floor['peak_extra_mb']:8.1f} | "
-                  f"{ratios['time_vs_naive']:7.2f} {ratios['time_vs_floor']:7.2f} "
-                  f"{ratios['memory_vs_naive']:9.3f}", flush=True)
+            print_json_line({"loss": loss, "batch": batch, "results": got, "ratios": ratios})
+            lines.append([loss, batch, *(f"{r['seconds']:.3f}" for r in (fused, naive, floor)),
+                          *(f"{r['peak_extra_mb']:.1f}" for r in (fused, naive, floor)),
+                          f"{ratios['time_vs_naive']:.2f}", f"{ratios['time_vs_floor']:.2f}",
+                          f"{ratios['memory_vs_naive']:.3f}"])
             size = f"B={batch},K={CANDIDATES},d={WIDTH}" if loss == "milnce" else f"B={batch},d={WIDTH}"
-            for impl, result in got.items():
-                rows.append({"benchmark": f"contrastive_{loss}", "implementation": impl, "metric": "time",
-                             "size": size, "value": f"{result['seconds']:.4f}", "unit": "s"})
-                rows.append({"benchmark": f"contrastive_{loss}", "implementation": impl,
-                             "metric": "peak_extra_memory", "size": size,
-                             "value": f"{result['peak_extra_mb']:.1f}", "unit": "MB"})
-            for name, value in ratios.items():
-                rows.append({"benchmark": f"contrastive_{loss}", "implementation": "fused_cpu", "metric": name,
-                             "size": size, "value": f"{value:.3f}", "unit": "ratio"})
-    print(f"load average {os.getloadavg()[0]:.1f} at the end; targets (performance.md) at the largest sizes: "
-          "t/naive <= 1.0, t/floor <= 1.5, mem/naive <= 0.05")
-    if not args.no_csv:
-        append_rows(rows)
+            rows += measurement_rows(f"contrastive_{loss}", size, got, METRICS)
+            rows += measurement_rows(f"contrastive_{loss}", size, {"fused_cpu": ratios}, RATIOS)
+    table = markdown_table(["loss", "B", "fused s", "naive s", "floor s", "fused MB", "naive MB", "floor MB",
+                            "t/naive", "t/floor", "mem/naive"], lines)
+    finish(args, f"{table}\n\nload average {os.getloadavg()[0]:.1f} at the end; targets (performance.md) at the "
+                 "largest sizes: t/naive <= 1.0, t/floor <= 1.5, mem/naive <= 0.05", rows)
 
 
 # pytest-benchmark: small sizes, the three implementations side by side per loss.

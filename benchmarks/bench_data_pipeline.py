@@ -14,12 +14,10 @@ every second, written by `surgvlp-fast prepare-videos`.
 
     .venv/bin/python benchmarks/bench_data_pipeline.py [--samples 24] [--lectures 3]
 """
-import argparse
 import csv
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results import append_rows  # noqa: E402  (samples the load average at import)
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows  # noqa: E402
 from surgvlp_fast import cli  # noqa: E402
 from surgvlp_fast.pretrain.collate import TextCollator  # noqa: E402
 from surgvlp_fast.pretrain.datasets import ClipLevelDataset, worker_init  # noqa: E402
@@ -39,6 +37,7 @@ from surgvlp_fast.synthetic import make_world  # noqa: E402
 from surgvlp_fast.models import load_tokenizer  # noqa: E402
 from surgvlp_fast.pretrain.augment import make_views  # noqa: E402
 from surgvlp_fast.pretrain.stream import LevelStream  # noqa: E402
+from surgvlp_fast.video import available_backends  # noqa: E402
 
 SIZE = 336
 
@@ -155,17 +154,15 @@ def samples_per_second(fn, n):
     return (made if isinstance(made, int) else n) / (time.perf_counter() - start)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = bench_parser(__doc__)
     parser.add_argument("--samples", type=int, default=24)
     parser.add_argument("--lectures", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--backend", default="auto", help="video backend of our datasets (default auto)")
-    parser.add_argument("--no-csv", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)  # as in a DataLoader worker (worker_init); PIL is single-threaded too
-    folder = tempfile.mkdtemp(prefix="bench_data_")
-    try:
+    with tempfile.TemporaryDirectory(prefix="bench_data_", ignore_cleanup_errors=True) as folder:
         root, originals, cache, videos = make_bench_data(folder, args.lectures)
         tokenizer = load_tokenizer(os.path.join(root, "tokenizer"))
         collate = TextCollator(tokenizer, 77)
@@ -196,23 +193,18 @@ def main():
             results[f"ours, training cache, {workers} DataLoader workers x {threads} decoding threads"] = \
                 samples_per_second(lambda: our_batches(dataset, collate, 2 * n, args.batch, generator,
                                                        workers=workers), 2 * n)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-    from surgvlp_fast.video import available_backends
 
     backend = available_backends()[0] if args.backend == "auto" else args.backend
     size = f"clip 4x{SIZE}px, 720p GOP250 / cache 360p GOP25, {backend} backend, {n} samples"
-    print(f"\nour video backend: {backend}")
-    print(f"\n{'pipeline':<58} {'samples/s':>10} {'ms/sample':>10} {'vs reference':>13}")
-    rows = []
+    lines = []
     for label, value in results.items():
-        base = results["reference-style (subprocess + PIL)" + (", no views" if "no views" in label else "") + ", originals"]
-        print(f"{label:<58} {value:>10.2f} {1000 / value:>10.1f} {value / base:>12.1f}x")
-        rows.append({"benchmark": "data_pipeline", "implementation": label, "metric": "throughput", "size": size,
-                     "value": f"{value:.3f}", "unit": "samples/s"})
-    if not args.no_csv:
-        append_rows(rows)
+        base = results["reference-style (subprocess + PIL)" + (", no views" if "no views" in label else "")
+                       + ", originals"]
+        lines.append([label, f"{value:.2f}", f"{1000 / value:.1f}", f"{value / base:.1f}x"])
+    table = markdown_table(["pipeline", "samples/s", "ms/sample", "vs reference"], lines)
+    finish(args, f"our video backend: {backend}\n{table}",
+           measurement_rows("data_pipeline", size, {label: {"throughput": v} for label, v in results.items()},
+                            [Metric("throughput", "throughput", "samples/s", ".3f")]))
 
 
 # ---------------------------------------------------------------- pytest-benchmark (small, for CI)

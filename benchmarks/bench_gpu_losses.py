@@ -12,8 +12,6 @@ what was allocated before it. A run that does not fit in memory is reported as "
 
     python benchmarks/bench_gpu_losses.py [--sizes 4096 16384 32768] [--dtypes bf16 fp32] [--json OUT]
 """
-import argparse
-import json
 import os
 import sys
 
@@ -22,7 +20,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from results import append_rows  # noqa: E402
+from harness import (Metric, bench_parser, cuda_device, finish, markdown_table, measurement_rows,  # noqa: E402
+                     median_time, print_json_line)
 from surgvlp_fast import losses  # noqa: E402
 from surgvlp_fast.losses import reference  # noqa: E402
 from surgvlp_fast.losses.objectives import LevelEmbeddings, build_objective  # noqa: E402
@@ -31,6 +30,8 @@ from surgvlp_fast.losses.softdtw import soft_dtw  # noqa: E402
 WIDTH, CANDIDATES, CHILDREN, ALPHA = 768, 4, 8, 0.75
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 IMPLEMENTATIONS = ("fused", "naive", "gemm_floor")
+TIME = Metric("seconds", "fwd+bwd time", "ms", ".3f", 1000)
+METRICS = [TIME, Metric("peak_bytes", "peak CUDA memory", "MB", ".1f", 2**-20)]
 
 
 def make_inputs(loss, batch, dtype, device, seed=0):
@@ -71,20 +72,6 @@ def step(loss, implementation, tensors):
     value.backward()
 
 
-def timed(fn, repeats):
-    fn()                                                    # warm-up: compilation, allocator
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1000)
-    return sorted(times)[len(times) // 2]
-
-
 def measure(loss, implementation, batch, dtype, repeats, device):
     """{"seconds", "peak_bytes"} or {"error": "oom"}."""
     torch.cuda.empty_cache()
@@ -96,7 +83,7 @@ def measure(loss, implementation, batch, dtype, repeats, device):
         step(loss, implementation, tensors)
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
-        seconds = timed(lambda: step(loss, implementation, tensors), repeats)
+        seconds = median_time(lambda: step(loss, implementation, tensors), repeats, cuda=True)
         return {"seconds": seconds, "peak_bytes": peak}
     except torch.cuda.OutOfMemoryError:
         return {"error": "oom"}
@@ -114,7 +101,7 @@ def measure_softdtw(batch, repeats, device):
         def run():
             cost.grad = None
             soft_dtw(cost, mask, 0.1, backend=backend).sum().backward()
-        out[name] = {"seconds": timed(run, repeats)}
+        out[name] = {"seconds": median_time(run, repeats, cuda=True)}
     return out
 
 
@@ -122,26 +109,16 @@ def rows_of(results):
     """results.csv rows of a results dict (the JSON this script writes)."""
     rows = []
     for entry in results["losses"]:
-        size = f"B={entry['batch']} d={WIDTH} {entry['dtype']}"
-        for impl, r in entry["results"].items():
-            base = {"benchmark": f"gpu_{entry['loss']}", "implementation": impl, "size": size}
-            if "error" in r:
-                rows.append({**base, "metric": "fwd+bwd", "value": r["error"], "unit": ""})
-                continue
-            rows.append({**base, "metric": "fwd+bwd time", "value": f"{r['seconds'] * 1000:.3f}", "unit": "ms"})
-            rows.append({**base, "metric": "peak CUDA memory", "value": f"{r['peak_bytes'] / 2**20:.1f}",
-                         "unit": "MB"})
-    for impl, r in results.get("softdtw", {}).items():
-        rows.append({"benchmark": "gpu_softdtw", "implementation": impl, "metric": "fwd+bwd time",
-                     "size": f"B={results['softdtw_batch']} T=64 N<=8", "value": f"{r['seconds'] * 1000:.3f}",
-                     "unit": "ms"})
+        rows += measurement_rows(f"gpu_{entry['loss']}", f"B={entry['batch']} d={WIDTH} {entry['dtype']}",
+                                 entry["results"], METRICS, error_metric="fwd+bwd")
+    if "softdtw" in results:
+        rows += measurement_rows("gpu_softdtw", f"B={results['softdtw_batch']} T=64 N<=8", results["softdtw"], [TIME])
     return rows
 
 
 def table(results) -> str:
     """Markdown table: time and memory per loss, size and dtype, with the ratios to the floor and naive."""
-    lines = ["| loss | B | dtype | fused ms | naive ms | floor ms | fused/floor | fused MB | naive MB | fused/naive mem |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = []
     for e in results["losses"]:
         r = e["results"]
         ms = {k: (f"{v['seconds'] * 1000:.2f}" if "seconds" in v else v["error"]) for k, v in r.items()}
@@ -150,47 +127,40 @@ def table(results) -> str:
         ratio = f"{fused['seconds'] / floor['seconds']:.2f}" if "seconds" in fused and "seconds" in floor else "-"
         mem = (f"{fused['peak_bytes'] / naive['peak_bytes']:.3f}" if "peak_bytes" in fused and "peak_bytes" in naive
                else "-")
-        lines.append(f"| {e['loss']} | {e['batch']} | {e['dtype']} | {ms.get('fused', '-')} | {ms.get('naive', '-')} "
-                     f"| {ms.get('gemm_floor', '-')} | {ratio} | {mb.get('fused', '-')} | {mb.get('naive', '-')} "
-                     f"| {mem} |")
+        lines.append([e["loss"], e["batch"], e["dtype"], ms.get("fused", "-"), ms.get("naive", "-"),
+                      ms.get("gemm_floor", "-"), ratio, mb.get("fused", "-"), mb.get("naive", "-"), mem])
+    text = markdown_table(["loss", "B", "dtype", "fused ms", "naive ms", "floor ms", "fused/floor", "fused MB",
+                           "naive MB", "fused/naive mem"], lines)
     if results.get("softdtw"):
         s = results["softdtw"]
-        lines += ["", f"soft-DTW B = {results['softdtw_batch']}: Triton {s['triton']['seconds'] * 1000:.2f} ms, "
-                      f"vectorised PyTorch {s['vectorised pytorch']['seconds'] * 1000:.2f} ms"]
-    return "\n".join(lines)
+        text += (f"\n\nsoft-DTW B = {results['softdtw_batch']}: Triton {s['triton']['seconds'] * 1000:.2f} ms, "
+                 f"vectorised PyTorch {s['vectorised pytorch']['seconds'] * 1000:.2f} ms")
+    return text
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, repeats=5, json_out=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384, 32768])
     parser.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     parser.add_argument("--losses", nargs="+", default=["milnce", "clip_ntx", "level"],
                         choices=["milnce", "clip_ntx", "level"])
-    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--softdtw-batch", type=int, default=256)
-    parser.add_argument("--json", help="write the results here too (tools/gpu_check.sh reads them)")
-    parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench_gpu_losses: no CUDA device", file=sys.stderr)
+    name = cuda_device("bench_gpu_losses")
+    if name is None:
         return 2
     device = torch.device("cuda")
-    results = {"losses": [], "device": torch.cuda.get_device_name(0)}
+    results = {"losses": [], "device": name}
     for loss in args.losses:
         for dtype_name in args.dtypes:
             for batch in args.sizes:
                 r = {impl: measure(loss, impl, batch, DTYPES[dtype_name], args.repeats, device)
                      for impl in IMPLEMENTATIONS if not (impl == "gemm_floor" and loss == "level")}
                 results["losses"].append({"loss": loss, "batch": batch, "dtype": dtype_name, "results": r})
-                print(json.dumps(results["losses"][-1]), flush=True)
+                print_json_line(results["losses"][-1])
     results["softdtw_batch"] = args.softdtw_batch
     results["softdtw"] = measure_softdtw(args.softdtw_batch, args.repeats, device)
-    print(table(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    if not args.no_csv:
-        append_rows(rows_of(results))
+    finish(args, table(results), rows_of(results), results)
     return 0
 
 

@@ -15,11 +15,8 @@ and makes the script exit 1.
 
     python benchmarks/bench_gpu_sampler.py [--clips 16] [--repeats 2] [--json OUT]
 """
-import argparse
-import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -29,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench_sampler import SIZE, make_video, run_recipe, timed, windows  # noqa: E402
-from results import append_rows  # noqa: E402
+from harness import (Metric, bench_parser, cuda_device, finish, markdown_table, measurement_rows,  # noqa: E402
+                     print_json_line)
 from surgvlp_fast.video import open_video  # noqa: E402
 from surgvlp_fast.video.index import load_index  # noqa: E402
 from surgvlp_fast.video.pipeline import arrange, check_request  # noqa: E402
@@ -38,6 +36,10 @@ from surgvlp_fast.video.torchcodec_backend import TorchCodecReader  # noqa: E402
 VIDEOS = {"1080p": "1920x1080", "720p": "1280x720"}
 SECONDS, GOP = 40, 250
 REFERENCE = "native cpu 1t"
+METRICS = [Metric("clips_per_s", "clips_per_s", "clips/s", ".2f"),
+           Metric("frames_per_s", "frames_per_s", "frames/s", ".1f"),
+           Metric("decoded_per_s", "decoded_per_s", "frames/s", ".1f"),   # where the decoder counts them
+           Metric("max_abs_diff", f"max_abs_diff vs {REFERENCE}", "levels", "d")]   # all but the reference
 
 
 class TorchCodecCudaReader(TorchCodecReader):
@@ -126,67 +128,44 @@ def run_video(label, path, clips, repeats, implementations):
 
 def rows_of(results):
     """results.csv rows of a results dict (the JSON this script writes)."""
-    rows = []
-    for entry in results["videos"]:
-        size = f"{entry['video']} H.264 gop{GOP}, {entry['clips']} clips of 4 frames at {SIZE}"
-        for impl, r in entry["results"].items():
-            base = {"benchmark": "gpu_sampler_clip_recipe", "implementation": impl, "size": size}
-            if "error" in r:
-                rows.append({**base, "metric": "error", "value": r["error"], "unit": ""})
-                continue
-            rows.append({**base, "metric": "clips_per_s", "value": f"{r['clips_per_s']:.2f}", "unit": "clips/s"})
-            rows.append({**base, "metric": "frames_per_s", "value": f"{r['frames_per_s']:.1f}", "unit": "frames/s"})
-            if "decoded_per_s" in r:
-                rows.append({**base, "metric": "decoded_per_s", "value": f"{r['decoded_per_s']:.1f}",
-                             "unit": "frames/s"})
-            if "max_abs_diff" in r:
-                rows.append({**base, "metric": f"max_abs_diff vs {REFERENCE}", "value": str(r["max_abs_diff"]),
-                             "unit": "levels"})
-    return rows
+    return [row for entry in results["videos"] for row in measurement_rows(
+        "gpu_sampler_clip_recipe", f"{entry['video']} H.264 gop{GOP}, {entry['clips']} clips of 4 frames at {SIZE}",
+        entry["results"], METRICS)]
 
 
 def table(results) -> str:
     """Markdown table: speed and sameness per video and implementation."""
-    lines = ["| video | implementation | clips/s | frames/s | decoded frames/s | max diff | mean diff | decoder |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = []
     for e in results["videos"]:
         for impl, r in e["results"].items():
             if "error" in r:
-                lines.append(f"| {e['video']} | {impl} | error: {r['error']} | | | | | |")
+                lines.append([e["video"], impl, f"error: {r['error']}", "", "", "", "", ""])
                 continue
             decoded = f"{r['decoded_per_s']:.0f}" if "decoded_per_s" in r else "-"
             mx = str(r["max_abs_diff"]) if "max_abs_diff" in r else "-"
             mean = f"{r['mean_abs_diff']:.3f}" if "mean_abs_diff" in r else "-"
-            lines.append(f"| {e['video']} | {impl} | {r['clips_per_s']:.1f} | {r['frames_per_s']:.0f} | {decoded} "
-                         f"| {mx} | {mean} | {r['status']} |")
-    return "\n".join(lines)
+            lines.append([e["video"], impl, f"{r['clips_per_s']:.1f}", f"{r['frames_per_s']:.0f}", decoded, mx, mean,
+                          r["status"]])
+    return markdown_table(["video", "implementation", "clips/s", "frames/s", "decoded frames/s", "max diff",
+                           "mean diff", "decoder"], lines)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, repeats=2, workdir="surgvlp_bench_gpu_sampler", json_out=True)
     parser.add_argument("--clips", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--videos", nargs="+", default=list(VIDEOS), choices=list(VIDEOS))
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "surgvlp_bench_gpu_sampler"))
-    parser.add_argument("--json", help="write the results here too (tools/gpu_check.sh reads them)")
-    parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench_gpu_sampler: no CUDA device", file=sys.stderr)
+    device = cuda_device("bench_gpu_sampler")
+    if device is None:
         return 2
     os.makedirs(args.workdir, exist_ok=True)
     implementations = [REFERENCE, "native cpu 4t", "native nvdec", "torchcodec cuda"]
-    results = {"videos": [], "device": torch.cuda.get_device_name(0)}
+    results = {"videos": [], "device": device}
     for label in args.videos:
         path = make_video(os.path.join(args.workdir, f"{label}_gop{GOP}.mp4"), GOP, SECONDS, VIDEOS[label])
         results["videos"].append(run_video(label, path, args.clips, args.repeats, implementations))
-        print(json.dumps(results["videos"][-1]), flush=True)
-    print(table(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    if not args.no_csv:
-        append_rows(rows_of(results))
+        print_json_line(results["videos"][-1])
+    finish(args, table(results), rows_of(results), results)
     failed = [f"{e['video']} {name}: {r.get('error') or r['status']}" for e in results["videos"]
               for name, r in e["results"].items() if "error" in r or fell_back(name, r)]
     for line in failed:

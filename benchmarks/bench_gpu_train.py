@@ -16,10 +16,8 @@ stopped by its time limit keeps what it measured.
 """
 import argparse
 import gc
-import json
 import os
 import sys
-import tempfile
 import time
 
 import torch
@@ -28,10 +26,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from results import append_rows  # noqa: E402
+from harness import (Metric, bench_parser, cuda_device, finish, markdown_table, measurement_rows,  # noqa: E402
+                     print_json_line, record, write_json)
 
 BATCH = {"clip": 120, "keystep": 80, "video": 25}
 CELLS = ["bf16", "bf16+ckpt", "fp16+ckpt", "bf16+ckpt+compile", "fp16+ckpt+compile"]
+METRICS = [Metric("step_s", "step time", "ms", ".1f", 1000),
+           Metric("peak_bytes", "peak CUDA memory", "GiB", ".2f", 2**-30),
+           Metric("data_wait_fraction", "data wait fraction", "", ".3f")]
 
 
 def parse_cell(cell: str) -> dict:
@@ -107,13 +109,14 @@ def measure_level(trainer, level: str, warmup: int, steps: int) -> dict:
 
 
 def measure_cell(world: str, work_dir: str, cell: str, levels, warmup: int, steps: int, num_workers: int) -> dict:
-    from surgvlp_fast.config import load_config, tokenizer_path
     from surgvlp_fast.models import load_tokenizer
     from surgvlp_fast.pretrain.build import build_training_data
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.training.trainer import Trainer
 
     cfg = load_config(os.path.join(ROOT, "configs", "peskavlp.yaml"), overrides(world, parse_cell(cell), num_workers))
-    data = build_training_data(cfg, load_tokenizer(tokenizer_path(cfg)))
+    data = build_training_data(cfg.data, load_tokenizer(cfg.model.text.tokenizer_path()), seed=cfg.seed,
+                               validation=bool(cfg.validation.every_epochs))
     started = time.perf_counter()
     with Trainer(cfg, os.path.join(work_dir, cell), data) as trainer:
         out = {"cell": cell, "levels": {lv: measure_level(trainer, lv, warmup, steps) for lv in levels}}
@@ -126,70 +129,52 @@ def measure_cell(world: str, work_dir: str, cell: str, levels, warmup: int, step
 
 def rows_of(results):
     """results.csv rows of a results dict (the JSON this script writes)."""
-    rows = []
-    for entry in results["cells"]:
-        for level, r in entry["levels"].items():
-            base = {"benchmark": f"gpu_train_step_{level}", "implementation": entry["cell"],
-                    "size": f"ResNet-50 + BERT-base, batch {BATCH[level]}, peskavlp"}
-            if "error" in r:
-                rows.append({**base, "metric": "step", "value": r["error"], "unit": ""})
-                continue
-            rows.append({**base, "metric": "step time", "value": f"{r['step_s'] * 1000:.1f}", "unit": "ms"})
-            rows.append({**base, "metric": "peak CUDA memory", "value": f"{r['peak_bytes'] / 2**30:.2f}",
-                         "unit": "GiB"})
-            rows.append({**base, "metric": "data wait fraction", "value": f"{r['data_wait_fraction']:.3f}",
-                         "unit": ""})
-    return rows
+    return [row for entry in results["cells"] for level, r in entry["levels"].items()
+            for row in measurement_rows(f"gpu_train_step_{level}",
+                                        f"ResNet-50 + BERT-base, batch {BATCH[level]}, peskavlp",
+                                        {entry["cell"]: r}, METRICS, error_metric="step")]
 
 
 def table(results) -> str:
     """Markdown table: one row per cell and level; the cells a time limit cut are listed below."""
-    lines = ["| cell | level | batch | step ms | peak GiB | data wait |", "|---|---|---|---|---|---|"]
+    lines = []
     for e in results["cells"]:
         for level, r in e["levels"].items():
             if "error" in r:
-                lines.append(f"| {e['cell']} | {level} | {BATCH[level]} | {r['error']} | | |")
+                lines.append([e["cell"], level, BATCH[level], r["error"], "", ""])
             else:
-                lines.append(f"| {e['cell']} | {level} | {BATCH[level]} | {r['step_s'] * 1000:.0f} "
-                             f"| {r['peak_bytes'] / 2**30:.1f} | {r['data_wait_fraction']:.1%} |")
+                lines.append([e["cell"], level, BATCH[level], f"{r['step_s'] * 1000:.0f}",
+                              f"{r['peak_bytes'] / 2**30:.1f}", f"{r['data_wait_fraction']:.1%}"])
+    text = markdown_table(["cell", "level", "batch", "step ms", "peak GiB", "data wait"], lines)
     done = {e["cell"] for e in results["cells"]}
     missing = [c for c in results.get("planned", []) if c not in done]
     if missing:
-        lines += ["", f"Not measured (stopped by the time limit or a failure): {', '.join(missing)}"]
-    return "\n".join(lines)
+        text += f"\n\nNot measured (stopped by the time limit or a failure): {', '.join(missing)}"
+    return text
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, workdir="surgvlp_bench_gpu_train", json_out=True)
     parser.add_argument("--cells", nargs="+", type=cell_name, default=CELLS,
                         help="precision[+ckpt][+compile], in order")
     parser.add_argument("--levels", nargs="+", default=list(BATCH), choices=list(BATCH))
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--num-workers", type=int, default=8)
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "surgvlp_bench_gpu_train"))
-    parser.add_argument("--json", help="write the results here too (tools/gpu_check.sh reads them)")
-    parser.add_argument("--no-csv", action="store_true")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench_gpu_train: no CUDA device", file=sys.stderr)
+    device = cuda_device("bench_gpu_train")
+    if device is None:
         return 2
     world = make_synthetic_world(os.path.join(args.workdir, "world"))
-    results = {"device": torch.cuda.get_device_name(0), "planned": args.cells, "cells": []}
+    results = {"device": device, "planned": args.cells, "cells": []}
     for cell in args.cells:
-        if args.json:  # before each cell: a run stopped inside it still reports the cells before
-            with open(args.json, "w") as f:
-                json.dump(results, f, indent=1)
+        write_json(args, results)   # before each cell: a run stopped inside it still reports the cells before
         entry = measure_cell(world, os.path.join(args.workdir, "runs"), cell, args.levels, args.warmup, args.steps,
                              args.num_workers)
         results["cells"].append(entry)
-        print(json.dumps(entry), flush=True)
-        if not args.no_csv:
-            append_rows(rows_of({"cells": [entry]}))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    print(table(results))
+        print_json_line(entry)
+        record(args, rows_of({"cells": [entry]}))   # as each cell ends
+    finish(args, table(results), results=results)
     return 0
 
 

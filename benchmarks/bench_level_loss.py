@@ -10,10 +10,7 @@ runs, memory the peak extra resident memory (RSS high-water mark) of one forward
     .venv/bin/python benchmarks/bench_level_loss.py [--batch 4096 --children 8 --dim 768]
 """
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 
 import pytest
@@ -22,10 +19,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from results import append_rows, median_time  # noqa: E402
+from harness import (Metric, bench_parser, finish, markdown_table, measurement_rows, median_time,  # noqa: E402
+                     peak_rss_bytes, print_json_line, run_worker)
 from surgvlp_fast.losses.objectives import LevelEmbeddings, build_objective  # noqa: E402
 
 IMPLEMENTATIONS = {"objective, backend auto": None, "objective, naive reference": "reference"}
+RATIOS = [Metric(name, name, "ratio", ".3f")
+          for name in ("time_vs_naive", "memory_vs_naive", "memory_vs_naive w/o input grads")]
 
 
 def make_inputs(batch, children, dim, frames=1, seed=0):
@@ -43,22 +43,18 @@ def level_step(objective, tensors):
     return loss
 
 
-def _peak_rss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def worker(batch, children, dim, repeats):
     """One implementation (chosen by SURGVLP_FAST_BACKEND in the environment): JSON on stdout."""
     objective = build_objective("hecvl")
     level_step(objective, make_inputs(16, children, dim))  # libraries' one-time allocations, not measured
     tensors = make_inputs(batch, children, dim)
-    before = _peak_rss_bytes()
+    before = peak_rss_bytes()
     loss = level_step(objective, tensors)
-    extra = _peak_rss_bytes() - before
+    extra = peak_rss_bytes() - before
     input_grads = sum(t.grad.numel() * t.grad.element_size() for t in tensors)
     seconds = median_time(lambda: level_step(objective, tensors), repeats=repeats, warmup=0)
-    print(json.dumps({"seconds": seconds, "extra_bytes": extra, "input_grad_bytes": input_grads,
-                      "loss": loss.item(), "threads": torch.get_num_threads()}))
+    print_json_line({"seconds": seconds, "extra_bytes": extra, "input_grad_bytes": input_grads,
+                     "loss": loss.item(), "threads": torch.get_num_threads()})
 
 
 def measure(backend, batch, children, dim, repeats, threads):
@@ -68,21 +64,17 @@ def measure(backend, batch, children, dim, repeats, threads):
     env.pop("SURGVLP_FAST_BACKEND", None)
     if backend:
         env["SURGVLP_FAST_BACKEND"] = backend
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "--batch", str(batch),
-                          "--children", str(children), "--dim", str(dim), "--repeats", str(repeats)],
-                         env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_worker(__file__, ["--worker", "--batch", batch, "--children", children, "--dim", dim,
+                                 "--repeats", repeats], env=env)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None):
+    parser = bench_parser(__doc__, repeats=3, threads="torch")
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--children", type=int, default=8)
     parser.add_argument("--dim", type=int, default=768)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="OpenMP/torch threads (default: torch's)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         return worker(args.batch, args.children, args.dim, args.repeats)
     size = f"B={args.batch} K={args.children} d={args.dim}"
@@ -93,31 +85,26 @@ def main():
     assert abs(losses[0] - losses[1]) <= 1e-4 * abs(losses[1]), f"the two losses differ: {losses}"
     threads = naive["threads"]
     floor = naive["input_grad_bytes"]
-    print(f"hierarchical level loss (HecVL hier_infonce), forward + backward, {size}, {threads} thread(s); "
-          f"extra memory includes the inputs' gradients ({floor / 2**20:.0f} MB), also shown without them")
-    print(f"{'implementation':<28}{'time (s)':>10}{'vs naive':>10}{'extra MB':>10}{'vs naive':>10}"
-          f"{'w/o grads MB':>14}{'vs naive':>10}")
+    lines = []
     for name, r in results.items():
-        own, naive_own = r["extra_bytes"] - floor, max(naive["extra_bytes"] - floor, 1)
-        print(f"{name:<28}{r['seconds']:>10.3f}{r['seconds'] / naive['seconds']:>9.2f}x"
-              f"{r['extra_bytes'] / 2**20:>10.0f}{r['extra_bytes'] / max(naive['extra_bytes'], 1):>9.2f}x"
-              f"{own / 2**20:>14.0f}{own / naive_own:>9.2f}x")
-    rows = []
-    for name, r in results.items():
-        rows.append({"benchmark": "level_loss", "implementation": name, "metric": "fwd+bwd time", "size": size,
-                     "value": f"{r['seconds']:.4f}", "unit": f"s ({threads} threads)"})
-        rows.append({"benchmark": "level_loss", "implementation": name, "metric": "peak extra RSS", "size": size,
-                     "value": f"{r['extra_bytes'] / 2**20:.1f}", "unit": "MB"})
-        rows.append({"benchmark": "level_loss", "implementation": name, "metric": "peak extra RSS w/o input grads",
-                     "size": size, "value": f"{(r['extra_bytes'] - floor) / 2**20:.1f}", "unit": "MB"})
+        r["own_bytes"] = r["extra_bytes"] - floor   # the extra memory without the inputs' gradients
+        lines.append([name, f"{r['seconds']:.3f}", f"{r['seconds'] / naive['seconds']:.2f}x",
+                      f"{r['extra_bytes'] / 2**20:.0f}", f"{r['extra_bytes'] / max(naive['extra_bytes'], 1):.2f}x",
+                      f"{r['own_bytes'] / 2**20:.0f}", f"{r['own_bytes'] / max(naive['extra_bytes'] - floor, 1):.2f}x"])
+    table = markdown_table(["implementation", "time (s)", "vs naive", "extra MB", "vs naive", "w/o grads MB",
+                            "vs naive"], lines)
+    metrics = [Metric("seconds", "fwd+bwd time", f"s ({threads} threads)", ".4f"),
+               Metric("extra_bytes", "peak extra RSS", "MB", ".1f", 2**-20),
+               Metric("own_bytes", "peak extra RSS w/o input grads", "MB", ".1f", 2**-20)]
     auto = results["objective, backend auto"]
-    for metric, value in (("time_vs_naive", auto["seconds"] / naive["seconds"]),
-                          ("memory_vs_naive", auto["extra_bytes"] / max(naive["extra_bytes"], 1)),
-                          ("memory_vs_naive w/o input grads",
-                           (auto["extra_bytes"] - floor) / max(naive["extra_bytes"] - floor, 1))):
-        rows.append({"benchmark": "level_loss", "implementation": "objective, backend auto", "metric": metric,
-                     "size": size, "value": f"{value:.3f}", "unit": "ratio"})
-    append_rows(rows)
+    ratios = {"time_vs_naive": auto["seconds"] / naive["seconds"],
+              "memory_vs_naive": auto["extra_bytes"] / max(naive["extra_bytes"], 1),
+              "memory_vs_naive w/o input grads": auto["own_bytes"] / max(naive["extra_bytes"] - floor, 1)}
+    finish(args, f"hierarchical level loss (HecVL hier_infonce), forward + backward, {size}, {threads} thread(s); "
+                 f"extra memory includes the inputs' gradients ({floor / 2**20:.0f} MB), also shown without them\n"
+                 + table,
+           measurement_rows("level_loss", size, results, metrics)
+           + measurement_rows("level_loss", size, {"objective, backend auto": ratios}, RATIOS))
 
 
 # ---- pytest-benchmark (small sizes: CI runs these once with --benchmark-disable) ----

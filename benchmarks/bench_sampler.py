@@ -13,12 +13,10 @@ the training cache made by `prepare-videos` (360p short side, a keyframe every s
 Prints the table, appends rows to benchmarks/results.csv. Under pytest (pytest-benchmark) the
 same implementations run on a small video.
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -28,11 +26,13 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from results import append_rows  # noqa: E402
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows  # noqa: E402
 from surgvlp_fast.video import available_backends, open_video  # noqa: E402
 from surgvlp_fast.pretrain.recipes import clip_frames, pick_frames, square_crop  # noqa: E402
 
 SIZE = 336
+METRICS = [Metric("clips_per_s", "clips_per_s", "clips/s", ".3f"),
+           Metric("decoded_per_kept", "decoded_per_kept", "frames", ".2f")]   # where the decoder counts them
 
 
 def make_video(path, gop, seconds=60, size="1280x720"):
@@ -103,73 +103,62 @@ def measure(label, path, requests, repeats, implementations):
     for name, backend, threads in implementations:
         if backend == "subprocess":
             rate, out = timed(lambda: run_subprocess(path, requests), repeats)
-            per_kept = float("nan")
+            per_kept = None
         else:
             reader = open_video(path, backend=backend, threads=threads)
             run_recipe(reader, requests[:1])  # open the decoder outside the timing
             before = getattr(reader, "decoded_frames", 0)
             rate, out = timed(lambda: run_recipe(reader, requests), repeats)
             decoded = getattr(reader, "decoded_frames", None)
-            per_kept = (decoded - before) / (4 * len(requests) * repeats) if decoded is not None else float("nan")
+            per_kept = (decoded - before) / (4 * len(requests) * repeats) if decoded is not None else None
         outputs[name] = torch.stack(out)
         rows.append({"video": label, "implementation": name, "clips_per_s": rate, "decoded_per_kept": per_kept})
     return rows, outputs
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = bench_parser(__doc__, repeats=3, workdir="surgvlp_bench_sampler")
     parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "surgvlp_bench_sampler"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     # as in a DataLoader worker: torch's own ops on one thread (decoding threads are the knob
     # measured); on a busy 2-core machine 2 OpenMP threads make every small op 5x slower
     torch.set_num_threads(1)
     os.makedirs(args.workdir, exist_ok=True)
     backends = [b for b in available_backends() if b != "frames"]
     decoders = [(f"{b} {t}t", b, t) for b in backends for t in (1, 2)]
-    table, notes = [], []
+    measured, notes = [], []
     for gop in (250, 25):
         path = make_video(os.path.join(args.workdir, f"gop{gop}.mp4"), gop)
         requests = windows(args.clips, 60)
-        rows, outputs = measure(f"720p gop{gop}", path, requests, args.repeats,
-                                decoders + [("subprocess (reference)", "subprocess", 0)])
-        table += rows
+        got, outputs = measure(f"720p gop{gop}", path, requests, args.repeats,
+                               decoders + [("subprocess (reference)", "subprocess", 0)])
+        measured += got
         if "native 1t" in outputs and "torchcodec 1t" in outputs:
             same = torch.equal(outputs["native 1t"], outputs["torchcodec 1t"])
             notes.append(f"gop{gop}: native == torchcodec tensors: {same}")
         cache = make_cache(path, os.path.join(args.workdir, "cache"))
-        cache_rows, _ = measure(f"cache(360p) of gop{gop}", cache, requests, args.repeats,
-                                [(f"{b} {t}t", b, t) for b in backends[:2] for t in (1, 2)])
-        table += cache_rows
+        got, _ = measure(f"cache(360p) of gop{gop}", cache, requests, args.repeats,
+                         [(f"{b} {t}t", b, t) for b in backends[:2] for t in (1, 2)])
+        measured += got
 
     def rate(video, impl):
-        return next((r["clips_per_s"] for r in table if r["video"] == video and r["implementation"] == impl), None)
+        return next((r["clips_per_s"] for r in measured if r["video"] == video and r["implementation"] == impl), None)
 
-    print(f"{'video':<22} {'implementation':<24} {'clips/s':>8} {'vs subproc':>10} {'vs torchcodec':>13} "
-          f"{'decoded/kept':>12}")
-    for r in table:
+    lines = []
+    for r in measured:
         base = rate(r["video"].replace("cache(360p) of gop", "720p gop"), "subprocess (reference)")
-        threads = r["implementation"].split()[-1]
-        tc = rate(r["video"], f"torchcodec {threads}")
-        print(f"{r['video']:<22} {r['implementation']:<24} {r['clips_per_s']:8.2f} "
-              f"{r['clips_per_s'] / base:9.2f}x {(r['clips_per_s'] / tc if tc else float('nan')):12.2f}x "
-              f"{r['decoded_per_kept']:12.1f}")
+        tc = rate(r["video"], f"torchcodec {r['implementation'].split()[-1]}")
+        lines.append([r["video"], r["implementation"], f"{r['clips_per_s']:.2f}", f"{r['clips_per_s'] / base:.2f}x",
+                      f"{r['clips_per_s'] / tc:.2f}x" if tc else "-",
+                      "-" if r["decoded_per_kept"] is None else f"{r['decoded_per_kept']:.1f}"])
     for gop in (250, 25):
         one, two = rate(f"720p gop{gop}", "native 1t"), rate(f"720p gop{gop}", "native 2t")
         if one and two:
             notes.append(f"gop{gop}: native 2 threads / 1 thread = {two / one:.2f}x")
-    print("\n".join(notes))
-    rows = []
-    for r in table:
-        rows.append({"benchmark": "sampler_clip_recipe", "implementation": r["implementation"],
-                     "metric": "clips_per_s", "size": f"{r['video']}, {args.clips} clips",
-                     "value": f"{r['clips_per_s']:.3f}", "unit": "clips/s"})
-        if r["decoded_per_kept"] == r["decoded_per_kept"]:
-            rows.append({"benchmark": "sampler_clip_recipe", "implementation": r["implementation"],
-                         "metric": "decoded_per_kept", "size": f"{r['video']}, {args.clips} clips",
-                         "value": f"{r['decoded_per_kept']:.2f}", "unit": "frames"})
-    append_rows(rows)
+    table = markdown_table(["video", "implementation", "clips/s", "vs subproc", "vs torchcodec", "decoded/kept"], lines)
+    finish(args, "\n".join([table, "", *notes]),
+           [row for r in measured for row in measurement_rows(
+               "sampler_clip_recipe", f"{r['video']}, {args.clips} clips", {r["implementation"]: r}, METRICS)])
 
 
 # --- pytest-benchmark: the same implementations on a small video -----------------------------------

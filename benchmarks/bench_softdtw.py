@@ -13,7 +13,6 @@ then the gradient with respect to C. Implementations, side by side on the same i
 
     .venv/bin/python benchmarks/bench_softdtw.py [--batch 256 --frames 64 --steps 8 --threads 1]
 """
-import argparse
 import os
 import sys
 
@@ -23,7 +22,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from results import append_rows, median_time  # noqa: E402
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows, median_time  # noqa: E402
 from surgvlp_fast._native import native_submodule  # noqa: E402
 from surgvlp_fast.losses.softdtw import soft_dtw  # noqa: E402
 from surgvlp_fast.losses.softdtw_reference import BIG, reverse_steps, soft_dtw_wavefront  # noqa: E402
@@ -95,9 +94,10 @@ def reference_style_loop(cost, mask):
     return cost.grad
 
 
-def run(batch, frames, steps, loop_samples, repeats):
+def measure(batch, frames, steps, loop_samples, repeats):
+    """({implementation: seconds} of one forward + backward on the same inputs, the mean number of
+    steps); the fused and vectorised gradients checked equal."""
     cost, mask = make_inputs(batch, frames, steps)
-    size = f"B={batch} T={frames} N<={steps}"
     times = {}
     if native_submodule("dtw") is not None:
         times["fused cpu"] = median_time(lambda: fused_cpu(cost, mask), repeats=repeats)
@@ -108,31 +108,28 @@ def run(batch, frames, steps, loop_samples, repeats):
         fused, vectorised = fused_cpu(cost, mask), vectorised_pytorch(cost, mask)
         _, _, backward = dtw_bounds(cost.dtype, cost, GAMMA)
         assert_close(fused, vectorised, backward)
-    print(f"soft-DTW + reversed negative, forward + backward, {size} (mean N = {mask.sum(1).float().mean():.2f}), "
-          f"{torch.get_num_threads()} thread(s); loop timed on {loop_samples} samples and scaled")
-    print(f"{'implementation':<24}{'time (ms)':>14}{'fused cpu speed-up':>20}")
-    for name, seconds in times.items():
-        speedup = f"{seconds / times['fused cpu']:.1f}x" if "fused cpu" in times else "-"
-        print(f"{name:<24}{seconds * 1e3:>14.2f}{speedup:>20}")
-    rows = [{"benchmark": "softdtw", "implementation": name, "metric": "fwd+bwd time", "size": size,
-             "value": f"{seconds * 1e3:.3f}", "unit": f"ms ({torch.get_num_threads()} threads)"}
-            for name, seconds in times.items()]
-    append_rows(rows)
-    return times
+    return times, mask.sum(1).float().mean().item()
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None):
+    parser = bench_parser(__doc__, repeats=7, threads="torch")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--loop-samples", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads (default: torch's)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    run(args.batch, args.frames, args.steps, args.loop_samples, args.repeats)
+    times, mean_steps = measure(args.batch, args.frames, args.steps, args.loop_samples, args.repeats)
+    size, threads = f"B={args.batch} T={args.frames} N<={args.steps}", torch.get_num_threads()
+    fused = times.get("fused cpu")
+    table = markdown_table(["implementation", "time (ms)", "fused cpu speed-up"],
+                           [[name, f"{seconds * 1e3:.2f}", f"{seconds / fused:.1f}x" if fused else "-"]
+                            for name, seconds in times.items()])
+    finish(args, f"soft-DTW + reversed negative, forward + backward, {size} (mean N = {mean_steps:.2f}), "
+                 f"{threads} thread(s); loop timed on {args.loop_samples} samples and scaled\n{table}",
+           measurement_rows("softdtw", size, {name: {"seconds": seconds} for name, seconds in times.items()},
+                            [Metric("seconds", "fwd+bwd time", f"ms ({threads} threads)", ".3f", 1e3)]))
 
 
 # ---- pytest-benchmark (small sizes: CI runs these once with --benchmark-disable) ----

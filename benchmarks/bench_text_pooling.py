@@ -6,7 +6,6 @@ over tokens (one `.item()` each) merges WordPiece pieces into words by summing, 
 
     .venv/bin/python benchmarks/bench_text_pooling.py [--batch 120]
 """
-import argparse
 import functools
 import os
 import sys
@@ -16,7 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results import append_rows, median_time  # noqa: E402  (samples the load average at import)
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows, median_time  # noqa: E402
 from surgvlp_fast.models.text import pool_last_layers  # noqa: E402
 
 SENTENCES = [
@@ -91,10 +90,10 @@ def test_token_loop_pooling(benchmark):
     benchmark(token_loop_pooling, hs, tokens["input_ids"], vocab, 4)
 
 
-def main():
-    parser = argparse.ArgumentParser()
+def main(argv=None):
+    parser = bench_parser(__doc__)
     parser.add_argument("--batch", type=int, default=120, help="B: 3·B texts are pooled (clip step)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n = 3 * args.batch
     hs, tokens, vocab = make_inputs(n)
     ours = pool_last_layers(hs, tokens["attention_mask"], 4)
@@ -102,19 +101,14 @@ def main():
     max_err = (ours - loop).abs().max().item()
     t_ours = median_time(lambda: pool_last_layers(hs, tokens["attention_mask"], 4), repeats=7)
     t_loop = median_time(lambda: token_loop_pooling(hs, tokens["input_ids"], vocab, 4), repeats=3)
-    size = f"{n}x77x768"
-    print(f"text pooling, {n} texts × 77 tokens × 768, last 4 layers (max |difference| {max_err:.2e})")
-    print(f"{'implementation':<28}{'median time':>14}{'speed-up':>10}")
-    print(f"{'reference token loop':<28}{t_loop * 1e3:>11.1f} ms{1.0:>9.1f}×")
-    print(f"{'vectorised masked sum':<28}{t_ours * 1e3:>11.2f} ms{t_loop / t_ours:>9.0f}×")
-    append_rows([
-        {"benchmark": "text_pooling", "implementation": "reference_token_loop", "metric": "time",
-         "size": size, "value": f"{t_loop:.6f}", "unit": "s"},
-        {"benchmark": "text_pooling", "implementation": "vectorised", "metric": "time",
-         "size": size, "value": f"{t_ours:.6f}", "unit": "s"},
-        {"benchmark": "text_pooling", "implementation": "vectorised", "metric": "max_abs_error",
-         "size": size, "value": f"{max_err:.3e}", "unit": ""},
-    ])
+    table = markdown_table(["implementation", "median time", "speed-up"],
+                           [["reference token loop", f"{t_loop * 1e3:.1f} ms", "1.0×"],
+                            ["vectorised masked sum", f"{t_ours * 1e3:.2f} ms", f"{t_loop / t_ours:.0f}×"]])
+    measured = {"reference_token_loop": {"seconds": t_loop},
+                "vectorised": {"seconds": t_ours, "max_abs_error": max_err}}
+    metrics = [Metric("seconds", "time", "s", ".6f"), Metric("max_abs_error", "max_abs_error", "", ".3e")]
+    finish(args, f"text pooling, {n} texts × 77 tokens × 768, last 4 layers (max |difference| {max_err:.2e})\n"
+                 + table, measurement_rows("text_pooling", f"{n}x77x768", measured, metrics))
 
 
 if __name__ == "__main__":

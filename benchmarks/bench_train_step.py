@@ -7,10 +7,8 @@ time per step is the mean over whole passes (after a warm-up pass), DataLoader i
 
     .venv/bin/python benchmarks/bench_train_step.py [--passes 2] [--rounds 2] [--threads 2]
 """
-import argparse
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -20,12 +18,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results import append_rows  # noqa: E402  (samples the load average at import)
-from surgvlp_fast.config import load_config  # noqa: E402
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows  # noqa: E402
 from surgvlp_fast.hub import config_file  # noqa: E402
 from surgvlp_fast.models import load_tokenizer  # noqa: E402
 from surgvlp_fast.pretrain.build import build_training_data  # noqa: E402
 from surgvlp_fast.synthetic import make_world  # noqa: E402
+from surgvlp_fast.training.config import load_config  # noqa: E402
 from surgvlp_fast.training.trainer import Trainer  # noqa: E402
 
 LAYOUTS = {"NCHW (baseline)": "false", "channels-last": "true"}
@@ -36,7 +34,9 @@ def demo_trainer(world: str, work_dir: str, channels_last: str, overrides=()) ->
         f"data.root={world}", f"model.text.tokenizer={os.path.join(world, 'tokenizer')}",
         f"model.vision.channels_last={channels_last}", "train.progress_bar=false", "train.log_every=1000",
         "train.epochs=100", *overrides])
-    return Trainer(cfg, work_dir, build_training_data(cfg, load_tokenizer(cfg.model.text.tokenizer)))
+    data = build_training_data(cfg.data, load_tokenizer(cfg.model.text.tokenizer), seed=cfg.seed,
+                               validation=bool(cfg.validation.every_epochs))
+    return Trainer(cfg, work_dir, data)
 
 
 def seconds_per_step(trainer: Trainer, steps: int) -> float:
@@ -45,16 +45,13 @@ def seconds_per_step(trainer: Trainer, steps: int) -> float:
     return (time.perf_counter() - start) / (trainer.progress.step - start_step)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = bench_parser(__doc__, threads=2)
     parser.add_argument("--passes", type=int, default=2, help="schedule passes (14 steps each) per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two layouts")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--no-csv", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    folder = tempfile.mkdtemp(prefix="bench_step_")
-    try:
+    with tempfile.TemporaryDirectory(prefix="bench_step_", ignore_cleanup_errors=True) as folder:
         world = os.path.join(folder, "world")
         make_world(world, preset="demo", seed=0, cholec80_train=0, cholec80_test=0,  # 800 lectures, ~30 s
                    autolaparo_train=0, autolaparo_test=0, cholect50_test=0)
@@ -68,20 +65,14 @@ def main():
             for _ in range(args.rounds):
                 for label, trainer in trainers.items():
                     times[label].append(seconds_per_step(trainer, args.passes * per_pass))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
     size = f"demo.yaml step (clip 64x4x3 views 64px; keystep 16x16; video 8x32), {args.threads} threads"
     base = min(times["NCHW (baseline)"])
-    print(f"\n{'vision trunk':<18} {'s/step (best round)':>20} {'rounds':>20} {'vs NCHW':>8}")
-    rows = []
-    for label, values in times.items():
-        best = min(values)
-        print(f"{label:<18} {best:>20.3f} {' '.join(f'{v:.3f}' for v in values):>20} {base / best:>7.2f}x")
-        rows.append({"benchmark": "train_step", "implementation": label, "metric": "time per step", "size": size,
-                     "value": f"{best:.3f}", "unit": "s"})
-    if not args.no_csv:
-        append_rows(rows)
+    table = markdown_table(["vision trunk", "s/step (best round)", "rounds", "vs NCHW"],
+                           [[label, f"{min(values):.3f}", " ".join(f"{v:.3f}" for v in values),
+                             f"{base / min(values):.2f}x"] for label, values in times.items()])
+    finish(args, table, measurement_rows("train_step", size, {label: {"best": min(v)} for label, v in times.items()},
+                                         [Metric("best", "time per step", "s", ".3f")]))
 
 
 # ---------------------------------------------------------------- pytest-benchmark (small, for CI)

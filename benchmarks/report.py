@@ -17,6 +17,7 @@ import csv
 import sys
 from collections import OrderedDict
 
+from harness import markdown_table
 from results import RESULTS_CSV, is_noisy
 
 
@@ -55,10 +56,8 @@ def tables(only=(), path=RESULTS_CSV):
         impls = list(group["impls"])
         out.append(f"**{bench}**: {metric}" + (f" ({unit})" if unit else ""))
         out.append("")
-        out.append("| size | " + " | ".join(impls) + " |")
-        out.append("|---" * (len(impls) + 1) + "|")
-        for size, values in group["sizes"].items():
-            out.append(f"| {size} | " + " | ".join(values.get(i, "") for i in impls) + " |")
+        out.append(markdown_table(["size", *impls], [[size, *(values.get(i, "") for i in impls)]
+                                                     for size, values in group["sizes"].items()]))
         out.append("")
         out.append("Source: " + "; ".join(sorted(group["src"])))
         out.append("")

@@ -5,10 +5,11 @@ Columns: benchmark, implementation, metric, size, value, unit, machine, commit, 
 Quiet-machine rule (the one home of it; `report.py` and the README check use `is_noisy`):
 
 - `load` is the 1-minute load average sampled when a benchmark imports this module, i.e. before
-  it builds its inputs or measures anything (every bench_*.py imports it at module level). It is
-  taken then because the benchmark's own threads raise the load average while it runs: a sample
-  at the end would count them (up to its thread count on top of everything else), a sample at the
-  start counts only the *other* work on the machine, which is what makes a timing noisy.
+  it builds its inputs or measures anything (every bench_*.py imports harness.py, which imports
+  this module, at module level). It is taken then because the benchmark's own threads raise the
+  load average while it runs: a sample at the end would count them (up to its thread count on
+  top of everything else), a sample at the start counts only the *other* work on the machine,
+  which is what makes a timing noisy.
 - `cores` is the number of CPUs this process may run on (its affinity set; `os.cpu_count()` where
   the platform has none).
 - A row is **noisy** when load > cores: other work alone wanted more CPUs than the machine has, so
@@ -26,7 +27,6 @@ import csv
 import os
 import platform
 import subprocess
-import time
 
 import torch
 
@@ -51,7 +51,7 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-# Sampled at import: every benchmark imports this module at module level, before it measures.
+# Sampled at import: every benchmark imports this module (through harness.py) at module level, before it measures.
 LOAD_AT_START = load_average()
 
 
@@ -118,15 +118,3 @@ def append_rows(rows, path=RESULTS_CSV, load=None):
         for row in rows:
             writer.writerow({**row, **stamp})
 
-
-def median_time(fn, repeats=5, warmup=1) -> float:
-    """Median wall time of fn() in seconds."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]

@@ -19,12 +19,12 @@ SUBCOMMANDS = {
     "eval": ("surgvlp_fast.evaluation.cli", "evaluate a checkpoint (zero-shot, retrieval, linear probe)"),
     "export": ("surgvlp_fast.export", "write a checkpoint as the official SurgVLP state dict (.pth and .safetensors)"),
     "make-synthetic": ("surgvlp_fast.synthetic.cli", "write a synthetic surgical world in the data layout"),
-    "validate-data": ("surgvlp_fast.tools.validate_data", "check a data folder against the on-disk contract"),
-    "extract-frames": ("surgvlp_fast.tools.extract_frames", "extract 1 fps frames with the CAMMA naming"),
-    "make-splits": ("surgvlp_fast.tools.make_splits", "write split CSVs for a data folder"),
-    "prepare-videos": ("surgvlp_fast.tools.prepare_videos", "re-encode lectures into the training cache"),
-    "narrations": ("surgvlp_fast.tools.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
-    "augment-texts": ("surgvlp_fast.tools.augment_texts", "PeskaVLP knowledge augmentation of keysteps, abstracts and narrations with a chat-completions LLM"),
+    "validate-data": ("surgvlp_fast.prep.validate_data", "check a data folder against the on-disk contract"),
+    "extract-frames": ("surgvlp_fast.prep.extract_frames", "extract 1 fps frames with the CAMMA naming"),
+    "make-splits": ("surgvlp_fast.prep.make_splits", "write split CSVs for a data folder"),
+    "prepare-videos": ("surgvlp_fast.prep.prepare_videos", "re-encode lectures into the training cache"),
+    "narrations": ("surgvlp_fast.prep.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
+    "augment-texts": ("surgvlp_fast.prep.augment_texts.command", "PeskaVLP knowledge augmentation of keysteps, abstracts and narrations with a chat-completions LLM"),
 }
 
 

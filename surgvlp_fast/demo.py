@@ -58,8 +58,8 @@ class ZeroShotTask:
     the world's sentence prompts; frames are read once and kept in memory for every evaluation."""
 
     def __init__(self, world: Path, info: dict, cfg):
-        from surgvlp_fast.evaluation import resources
-        from surgvlp_fast.evaluation.downstream import phase_video
+        from surgvlp_fast import resources
+        from surgvlp_fast.evaluation.downstream.registry import read_video
         from surgvlp_fast.models.preprocess import eval_transform
         from surgvlp_fast.evaluation.features import preload
 
@@ -68,7 +68,7 @@ class ZeroShotTask:
         transform = functools.partial(eval_transform, resize=(size, size), crop=size)
         self.videos = []
         for number in numbers:
-            video = phase_video(str(world), "cholec80", number, transform)
+            video = read_video(str(world), "cholec80", number, transform)
             self.videos.append(preload(video))
         self.prompts = resources.read_lines(str(world / "prompts" / PROMPT_FILE))
         self.class_names = [re.sub(r"(?<=[a-z])(?=[A-Z])", " ", n) for n in resources.phase_names("cholec80")]
@@ -133,7 +133,7 @@ def pretrain(cfg, tokenizer, work_dir: str, seconds: float, clock: Clock, max_st
                 self.fit_to_budget(epoch + 1)
 
     deadline = time.perf_counter() + seconds
-    with BudgetedTrainer(cfg, work_dir, build_training_data(cfg, tokenizer)) as trainer:
+    with BudgetedTrainer(cfg, work_dir, build_training_data(cfg.data, tokenizer, seed=cfg.seed, validation=bool(cfg.validation.every_epochs))) as trainer:
         sched = cfg.schedule
 
         def steps_for(epochs):
@@ -178,7 +178,7 @@ def check_arguments(args) -> None:
 def run(args) -> int:
     import torch
 
-    from surgvlp_fast.config import load_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.evaluation import write_report
     from surgvlp_fast.evaluation.reports import format_table
     from surgvlp_fast.models import build_model, load_tokenizer

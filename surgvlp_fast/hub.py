@@ -96,11 +96,11 @@ def sha256_of_pth(path: str) -> str:
 
 def load_model(checkpoint: str, config_path: str, overrides=(), device="cpu", echo=print):
     """(model in eval mode, tokenizer, config) from a checkpoint and the config describing it."""
-    from surgvlp_fast.config import load_config, tokenizer_path
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.models import build_model, load_released, load_tokenizer
 
     cfg = load_config(config_path, list(overrides))
-    tokenizer = load_tokenizer(tokenizer_path(cfg))
+    tokenizer = load_tokenizer(cfg.model.text.tokenizer_path())
     # the checkpoint replaces every weight: no need to read ImageNet weights first
     model_cfg = dataclasses.replace(cfg.model, init_checkpoint="",
                                     vision=dataclasses.replace(cfg.model.vision, weights="random"))

@@ -26,4 +26,5 @@ NUMERICS = (
     "tests/models/test_released_checkpoint.py", "tests/models/test_official_preprocess.py",
     "tests/evaluation/test_load_and_export.py", "tests/evaluation/test_runners.py",
     "tests/training/test_distributed_equivalence.py", "tests/training/test_trainer.py",
+    "tests/training/test_eval_policy.py", "tests/test_zeroshot.py",
 )

@@ -4,7 +4,8 @@ import os
 import pytest
 import yaml
 
-from surgvlp_fast.config import Config, ConfigError, load_config, save_config, to_dict
+from surgvlp_fast.config import ConfigError, save_config, to_dict
+from surgvlp_fast.training.config import Config, load_config
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 TOKENIZER = ["model.text.tokenizer=/tok"]
@@ -115,7 +116,7 @@ def test_option_values_keep_their_type():
                              "data.clip.options.center_crop=true"])
     assert cfg.eval.options == {"videos": "49", "cholec80.videos": "49-55"}
     assert cfg.data.clip.options == {"center_crop": True}
-    from surgvlp_fast.evaluation.runner import EvalOptions
+    from surgvlp_fast.evaluation.options import EvalOptions
     assert EvalOptions.from_mapping(cfg.eval.options, "cholec80").videos == "49-55"
     assert EvalOptions.from_mapping(cfg.eval.options, "autolaparo").videos == "49"
 
@@ -129,7 +130,7 @@ def test_augmentation_options_reach_the_training_views(tiny_world):
                        "data.clip.augment.consistent=true", "data.clip.augment.scale=[0.5, 1]",
                        "data.clip.augment.p_flip=1"])   # an int where a float is declared
     assert cfg.data.clip.augment == {"consistent": True, "scale": [0.5, 1.0], "p_flip": 1.0}
-    augmentation = build_training_data(cfg, tokenizer=None).make_views.keywords["augmentation"]
+    augmentation = build_training_data(cfg.data, tokenizer=None, seed=cfg.seed).make_views.keywords["augmentation"]
     assert augmentation.consistent is True and list(augmentation.scale) == [0.5, 1.0] and augmentation.p_flip == 1.0
 
 

@@ -3,7 +3,7 @@ import json
 import re
 
 from surgvlp_fast.cli import main
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):

@@ -23,7 +23,7 @@ def test_readme_zero_shot_example_runs(tmp_path):
     from training_toy import make_tokenizer
     from transformers import BertConfig, BertModel
 
-    from surgvlp_fast.config import load_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.export import official_state_dict
     from surgvlp_fast.hub import config_file
     from surgvlp_fast.models import build_model, load_tokenizer
@@ -48,4 +48,4 @@ def test_readme_zero_shot_example_runs(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     phases = eval(run.stdout.strip().splitlines()[-1])
     assert len(phases) == 3 and set(phases) <= set(open(os.path.join(
-        ROOT, "surgvlp_fast", "evaluation", "assets", "cholec80_phases.txt")).read().split())
+        ROOT, "surgvlp_fast", "resources", "cholec80_phases.txt")).read().split())

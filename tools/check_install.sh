@@ -51,7 +51,8 @@ import sys
 import torch
 
 import surgvlp_fast
-from surgvlp_fast.config import load_config, save_config
+from surgvlp_fast.config import save_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.hub import config_file
 from surgvlp_fast.models import build_model, load_tokenizer
 from surgvlp_fast.synthetic import make_world

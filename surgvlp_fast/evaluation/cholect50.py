@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from ..collectives import lockstep
+from ..resources import resource_path
+from ..zeroshot import encode_class_prompts, scores
 from .downstream import DownstreamVideo
-from .features import encode_class_prompts, encode_frames
+from .features import encode_frames
 from .metrics import video_wise_ap
 from .sharding import gather_dicts, rank_and_world, shard
 
@@ -30,8 +31,7 @@ CLASSIFIERS = {"i": "instrument", "v": "verb", "t": "target", "ivt": "triplet"}
 @functools.lru_cache(maxsize=None)
 def triplet_map() -> np.ndarray:
     """(100, 6) the official decomposition: triplet, instrument, verb, target, iv, it ids."""
-    text = resources.files("surgvlp_fast").joinpath("evaluation", "assets", "evaluation", "cholect50_triplet_map.csv").read_text()
-    table = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.int64, comments="#")
+    table = np.loadtxt(resource_path("cholect50_triplet_map.csv"), delimiter=",", dtype=np.int64, comments="#")
     if table.shape != (100, 6) or not (table[:, 0] == np.arange(100)).all():
         raise RuntimeError(f"corrupt CholecT50 triplet map: shape {table.shape}")
     return table
@@ -103,7 +103,7 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[DownstreamVideo], clas
                 features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
                                          num_workers=num_workers, amp_dtype=amp_dtype)
                 local[video.video_id] = {
-                    key: (np.asarray(video.labels[key]), torch.sigmoid(features @ text.T).numpy())
+                    key: (np.asarray(video.labels[key]), torch.sigmoid(scores(features, text)).numpy())
                     for key, text in classifiers.items()
                 }
         finally:

@@ -10,7 +10,9 @@ import os
 import sys
 import time
 
-from .protocols import PROTOCOLS, get_protocol
+from .options import EvalOptions
+from .registry import PROTOCOLS, get_protocol
+from .runner import evaluate_and_report, summary_table, write_report
 
 
 def add_arguments(parser):
@@ -43,8 +45,6 @@ def eval_overrides(args) -> list[str]:
 
 def run(args) -> int:
     import torch
-
-    from .runner import EvalOptions, evaluate_and_report, summary_table, write_report
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     started = time.perf_counter()

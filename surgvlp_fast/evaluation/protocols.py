@@ -5,17 +5,26 @@ its kind: zero-shot phase recognition, CholecT50 zero-shot triplets, text<->vide
 linear probe. Each kind is a class whose `run(model, tokenizer, data_root, options, device,
 distributed)` returns a result object that knows its `metrics`, its flat `scalars(name)`, its
 `table_rows(name)` under its `table_header`, and `write_pictures(out_dir, name)` (see runner.py).
+The protocols by name are registry.py's.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .runner import EvalOptions
+from .. import resources
+from ..models.preprocess import official_frames, square_eval_transform
+from ..zeroshot import prompt_groups
+from .cholect50 import zero_shot_triplets
+from .downstream.registry import read_video
+from .linear_probe import FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features, weights_fingerprint
+from .options import EvalOptions, parse_video_list
+from .retrieval import RetrievalResult, retrieval
+from .retrieval_data import retrieval_segments
+from .zero_shot import zero_shot_phase
 
 
 @dataclass(frozen=True)
@@ -29,50 +38,40 @@ class Protocol:
     notes: str = field(default="", compare=False)
     kind: ClassVar[str] = ""
 
-    def run(self, model, tokenizer, data_root: str, options: "EvalOptions", device="cpu",
+    def run(self, model, tokenizer, data_root: str, options: EvalOptions, device="cpu",
             distributed: bool = False):
         raise NotImplementedError
 
     # helpers shared by the kinds
-    def text_length(self, options: "EvalOptions") -> int:
+    def text_length(self, options: EvalOptions) -> int:
         return options.max_length or self.max_length
 
-    def test_videos(self, options: "EvalOptions") -> list[int]:
-        from . import resources
-
+    def test_videos(self, options: EvalOptions) -> list[int]:
         return parse_video_list(options.videos) if options.videos else resources.split_videos(self.dataset, "test")
 
 
-def amp_dtype(options: "EvalOptions"):
+def amp_dtype(options: EvalOptions):
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[options.amp]
 
 
-def encoding_options(options: "EvalOptions", device) -> dict:
+def encoding_options(options: EvalOptions, device) -> dict:
     """Keyword arguments of the frame-encoding runners."""
     return dict(batch_size=options.batch_size, device=device, num_workers=options.num_workers,
                 amp_dtype=amp_dtype(options))
 
 
-def phase_videos(data_root: str, dataset: str, numbers, options: "EvalOptions") -> list:
+def phase_videos(data_root: str, dataset: str, numbers, options: EvalOptions) -> list:
     """Cholec80 / AutoLaparo videos (surgvlp_fast.evaluation.downstream) with the official evaluation
     preprocessing (PIL bilinear uint8 resize, centre crop, ToTensor, Normalize: models.preprocess)."""
-    from surgvlp_fast.models.preprocess import official_frames
-
-    from .downstream import phase_video
-
     transform = functools.partial(official_frames, resize=options.resize_hw(), crop=options.crop)
     offset = None if options.frame_offset < 0 else options.frame_offset
-    return [phase_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
+    return [read_video(data_root, dataset, n, transform, frame_index_offset=offset) for n in numbers]
 
 
-def cholect50_videos(data_root: str, numbers, options: "EvalOptions") -> list:
+def cholect50_videos(data_root: str, numbers, options: EvalOptions) -> list:
     """CholecT50 videos; frames centre-cropped to a square and resized to `crop` (reference §2.7)."""
-    from surgvlp_fast.models.preprocess import square_eval_transform
-
-    from .downstream import cholect50_video
-
     transform = functools.partial(square_eval_transform, size=options.crop)
-    return [cholect50_video(data_root, n, transform) for n in numbers]
+    return [read_video(data_root, "cholect50", n, transform) for n in numbers]
 
 
 @dataclass(frozen=True)
@@ -81,20 +80,15 @@ class PhaseProtocol(Protocol):
 
     kind: ClassVar[str] = "phase"
 
-    def prompts(self, options: "EvalOptions") -> list[list[str]]:
+    def prompts(self, options: EvalOptions) -> list[list[str]]:
         """The class prompts (`options.prompts`: a file, one line per class, several prompts split by ' | ')."""
-        from . import resources
-
         lines = resources.read_lines(options.prompts) if options.prompts else resources.class_prompts(self.dataset)
         classes = len(resources.phase_names(self.dataset))
         if len(lines) != classes:
             raise ValueError(f"{options.prompts}: {len(lines)} prompt lines, expected one per class ({classes})")
-        return [[p.strip() for p in line.split(" | ") if p.strip()] for line in lines]
+        return prompt_groups(lines)
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
-        from . import resources
-        from .zero_shot import zero_shot_phase
-
         videos = phase_videos(data_root, self.dataset, self.test_videos(options), options)
         return zero_shot_phase(model, tokenizer, videos, self.prompts(options), resources.phase_names(self.dataset),
                                name=self.name, max_length=self.text_length(options),
@@ -108,11 +102,9 @@ class TripletProtocol(Protocol):
 
     kind: ClassVar[str] = "triplet"
 
-    def class_texts(self, options: "EvalOptions") -> dict[str, list[str]]:
+    def class_texts(self, options: EvalOptions) -> dict[str, list[str]]:
         """The four classifiers' texts; the triplet texts come from `options.prompts` when given
         (an `id:sentence` file as resources.read_triplet_prompts reads it)."""
-        from . import resources
-
         vocabulary = resources.cholect50_vocabulary()
         texts = {key: [n.replace("_", " ") for n in vocabulary[key]] for key in ("instrument", "verb", "target")}
         texts["triplet"] = resources.read_triplet_prompts(options.prompts or None)
@@ -122,8 +114,6 @@ class TripletProtocol(Protocol):
         return texts
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
-        from .cholect50 import zero_shot_triplets
-
         videos = cholect50_videos(data_root, self.test_videos(options), options)
         return zero_shot_triplets(model, tokenizer, videos, self.class_texts(options), name=self.name,
                                   max_length=self.text_length(options), absent=options.absent_ap,
@@ -137,9 +127,6 @@ class RetrievalProtocol(Protocol):
     kind: ClassVar[str] = "retrieval"
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
-        from .retrieval import RetrievalResult, retrieval
-        from .retrieval_data import retrieval_segments
-
         levels = retrieval_segments(data_root, options.retrieval_split, frames=options.retrieval_frames,
                                     size=options.crop, narration=options.narration,
                                     max_segments=options.retrieval_max_segments, seed=options.seed)
@@ -154,10 +141,6 @@ class ProbeProtocol(Protocol):
     kind: ClassVar[str] = "probe"
 
     def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
-        from . import resources
-        from .linear_probe import (FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features,
-                                   weights_fingerprint)
-
         train_numbers = (parse_video_list(options.train_videos) if options.train_videos else
                          resources.split_videos(self.dataset, "train") + resources.split_videos(self.dataset, "val"))
         cache = (FeatureCache(options.cache_dir, options.model_key or weights_fingerprint(model))
@@ -177,40 +160,3 @@ class ProbeProtocol(Protocol):
         return ProbeResult(self.name, linear_probe(train, test, len(resources.phase_names(self.dataset)),
                                                    percent=self.probe_percent, options=probe))
 
-
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
-    PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
-    PhaseProtocol("autolaparo", "autolaparo", 77, notes="zero-shot, videos 15-21, one manual prompt per phase"),
-    TripletProtocol("cholect50", "cholect50", 35, notes="zero-shot i/v/t/iv/it/ivt video-wise mAP, 10 test videos"),
-    ProbeProtocol("cholec80-probe", "cholec80", 0, 100.0, notes="linear probe, train+val 1-48, test 49-80"),
-    ProbeProtocol("cholec80-probe-10", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),
-    ProbeProtocol("autolaparo-probe", "autolaparo", 0, 100.0, notes="linear probe, train+val 1-14, test 15-21"),
-    ProbeProtocol("autolaparo-probe-10", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
-    RetrievalProtocol("retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
-)}
-
-
-def get_protocol(name: str) -> Protocol:
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
-
-
-def parse_video_list(text: str) -> list[int]:
-    """'49-55' or '49,51,60-62' → video numbers."""
-    out = []
-    for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
-        first, _, last = part.partition("-")
-        try:
-            lo, hi = int(first), int(last or first)
-        except ValueError:
-            raise ValueError(f"bad video list {text!r}: expected numbers and ranges like '49-55,60'") from None
-        if hi < lo:
-            raise ValueError(f"bad video range {part!r} in {text!r}")
-        out.extend(range(lo, hi + 1))
-    if not out:
-        raise ValueError(f"empty video list {text!r}")
-    return out

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .features import encode_texts
+from ..zeroshot import encode_texts
 from .metrics import retrieval_metrics
 
 

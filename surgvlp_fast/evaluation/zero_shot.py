@@ -1,8 +1,8 @@
 """Zero-shot surgical phase recognition (reference.md §6.1).
 
 Class embeddings come from prompts (one per class, or several averaged); each frame's
-L2-normalised embedding is scored against them with 100·cosine and the argmax is the phase.
-Accuracy and macro-F1 are computed per video and averaged over videos.
+L2-normalised embedding is scored against them with 100·cosine and the argmax is the phase
+(surgvlp_fast.zeroshot). Accuracy and macro-F1 are computed per video and averaged over videos.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import ClassVar, Sequence
 
 import numpy as np
-import torch
 
 from ..collectives import lockstep
+from ..zeroshot import encode_class_prompts, predict, smooth_features
+from . import reports
 from .downstream import DownstreamVideo
-from .features import encode_class_prompts, encode_frames, smooth_features
+from .features import encode_frames
 from .metrics import phase_metrics
 from .sharding import gather_dicts, rank_and_world, shard
 
@@ -49,8 +50,6 @@ class PhaseResult(PhaseScores):
 
     def write_pictures(self, out_dir, name: str) -> dict:
         """`<name>_ribbons.png` and `<name>_confusion.png` in `out_dir`: {what: path}."""
-        from . import reports
-
         out_dir = Path(out_dir)
         return {
             f"{name} ribbons": reports.plot_phase_ribbons(out_dir / f"{name}_ribbons.png", self.per_video,
@@ -60,12 +59,6 @@ class PhaseResult(PhaseScores):
                                                         self.class_names,
                                                         title=f"{self.name}: confusion (row-normalised)"),
         }
-
-
-def predict_phases(frame_features: torch.Tensor, class_features: torch.Tensor) -> np.ndarray:
-    """argmax of 100·cosine (= argmax of its softmax) for normalised features."""
-    logits = 100.0 * frame_features @ class_features.T
-    return logits.argmax(1).numpy()
 
 
 def zero_shot_phase(model, tokenizer, videos: Sequence[DownstreamVideo], prompts: Sequence, class_names: Sequence[str], *,
@@ -95,7 +88,7 @@ def zero_shot_phase_windows(model, tokenizer, videos: Sequence[DownstreamVideo],
                 features = encode_frames(model, video.frames, batch_size=batch_size, device=device,
                                          num_workers=num_workers, amp_dtype=amp_dtype)
                 labels = np.asarray(video.labels, dtype=np.int64)
-                local[video.video_id] = {w: (labels, predict_phases(smooth_features(features, w), classes))
+                local[video.video_id] = {w: (labels, predict(smooth_features(features, w), classes).numpy())
                                          for w in windows}
         finally:
             model.train(was_training)

@@ -19,21 +19,17 @@ and autograd formula registered with torch.library), so `torch.compile` and meta
 it as one opaque op, forward and backward. Nothing here reads tensor values on the host: the
 inputs are checked from their metadata by the public functions (contrastive.py).
 
-The numerics rule of every backend lives here: `compute_dtype` (statistics, accumulation and
-the gradients the kernels return: float64 for float64 inputs, else float32; the C++ kernels'
-`compute_type` is the same rule where their templates need it) and `group_columns` (the grouped
-column reduction: every kernel returns and takes per-column statistics).
+Every backend computes in `dtypes.compute_dtype` (the loss package's numerics rule), and the
+grouped column reduction is `group_columns` alone: every kernel returns and takes per-column
+statistics. The Triton kernels are imported only when the "triton" backend runs (Triton is an
+optional dependency).
 """
 import torch
 
 from surgvlp_fast._native import native_submodule
+from surgvlp_fast.losses.dtypes import compute_dtype
 
 _EPS = 1e-12  # F.normalize's
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Statistics and accumulation dtype of the kernels for inputs of `dtype`."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def group_columns(per_column: torch.Tensor, group: int) -> torch.Tensor:
@@ -43,7 +39,7 @@ def group_columns(per_column: torch.Tensor, group: int) -> torch.Tensor:
 
 def _kernels(backend: str):
     if backend == "triton":
-        from surgvlp_fast.losses import triton_lse
+        from surgvlp_fast.losses import triton_lse   # Triton is optional: loaded when its backend runs
 
         return triton_lse.lse_forward, triton_lse.lse_backward
     suffix = {"cpu": "", "cuda": "_cuda"}[backend]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from surgvlp_fast._native import native_submodule
 from surgvlp_fast.backends import resolve_backend, triton_available
+from surgvlp_fast.losses.dtypes import compute_dtype
 from surgvlp_fast.losses.softdtw_reference import (
     check_softmin,
     compact_steps,
@@ -86,10 +87,10 @@ def soft_dtw(cost, step_mask=None, gamma=0.1, softmin="prob", *, reverse=False, 
     if gamma <= 0:
         raise ValueError(f"soft_dtw: gamma must be > 0, got {gamma}")
     choice = _resolve(backend, cost.device)
-    compute_dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32  # FLT_MAX borders
+    dtype = compute_dtype(cost.dtype)  # float32 at least: the FLT_MAX borders
     if choice == "reference":
-        return soft_dtw_wavefront(cost.to(compute_dtype), step_mask, gamma, softmin, reverse).to(cost.dtype)
-    compact, lengths = compact_steps(cost.to(compute_dtype), step_mask)
+        return soft_dtw_wavefront(cost.to(dtype), step_mask, gamma, softmin, reverse).to(cost.dtype)
+    compact, lengths = compact_steps(cost.to(dtype), step_mask)
     compact = compact.contiguous()
     values, _ = _soft_dtw_op(compact, lengths, float(gamma), softmin, bool(reverse), compact.requires_grad, choice)
     return values.to(cost.dtype)

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from surgvlp_fast.losses.fused import compute_dtype
+from surgvlp_fast.losses.dtypes import compute_dtype
 
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
@@ -149,7 +149,7 @@ def launch_config(kernel: str, dtype: torch.dtype) -> tuple:
 
 
 def kernel_types(dtype: torch.dtype):
-    """(accumulation torch dtype, its tl dtype, UPCAST): the dtype rule of fused.compute_dtype;
+    """(accumulation torch dtype, its tl dtype, UPCAST): the dtype rule of dtypes.compute_dtype;
     half inputs go to tl.dot as they are (float32 accumulation), except under the interpreter,
     whose bfloat16 dot is wrong."""
     acc = compute_dtype(dtype)

@@ -9,7 +9,7 @@ __all__ = ["DualEncoder", "LoadReport", "TextEncoder", "VisionEncoder", "build_b
 
 
 def build_model(model_cfg, tokenizer=None) -> DualEncoder:
-    """A DualEncoder from a `config.ModelConfig`; `tokenizer` gives the vocabulary of a random-init BERT."""
+    """A DualEncoder from a `models.config.ModelConfig`; `tokenizer` gives the vocabulary of a random-init BERT."""
     text_cfg = model_cfg.text
     bert = build_bert(
         text_cfg.path,

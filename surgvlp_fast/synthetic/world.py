@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..evaluation import resources
+from .. import resources
 from .narration import NOISE_PRESETS, abstract_text, aws_rows, keystep_rows, whisper_rows
 from .phases import PROCEDURES
 from .render import VISUAL_PRESETS, render_frames

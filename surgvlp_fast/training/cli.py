@@ -22,7 +22,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from surgvlp_fast.config import load_config, to_dict, tokenizer_path
+    from surgvlp_fast.config import to_dict
+    from surgvlp_fast.training.config import load_config
 
     cfg = load_config(args.config, args.overrides)   # a ConfigError is reported by surgvlp_fast.cli (exit 1)
     if args.check:
@@ -38,9 +39,9 @@ def run(args) -> int:
     from surgvlp_fast.collectives import RankFailed
     from surgvlp_fast.training.checkpoint import CheckpointError
 
-    tokenizer = load_tokenizer(tokenizer_path(cfg))
+    tokenizer = load_tokenizer(cfg.model.text.tokenizer_path())
     try:
-        with Trainer(cfg, args.work_dir, build_training_data(cfg, tokenizer), resume=args.resume) as trainer:
+        with Trainer(cfg, args.work_dir, build_training_data(cfg.data, tokenizer, seed=cfg.seed, validation=bool(cfg.validation.every_epochs)), resume=args.resume) as trainer:
             status = trainer.train()
     except (CheckpointError, RankFailed) as err:   # disk full, an unreadable checkpoint, another rank's error: one line
         if args.debug or os.environ.get("SURGVLP_FAST_DEBUG") == "1":

@@ -41,6 +41,16 @@ class RunLog:
                 if isinstance(value, (int, float)):
                     self._tb.add_scalar(f"{kind}/{name}", value, step)
 
+    def train_step(self, epoch: int, step: int, total: int, level: str, means: dict, lr: float,
+                   samples_per_s: float) -> None:
+        """A logged training step (`means`: its values over the ranks): the bar, a `train` record, a line."""
+        self.update_bar(means["loss"], samples_per_s, level)
+        self.record("train", step, {**{f"{level}/{k}": v for k, v in means.items()},
+                                    "loss": means["loss"], "lr": lr, "samples_per_s": samples_per_s},
+                    epoch=epoch, level=level)
+        self.line(f"epoch {epoch} step {step}/{total} {level} loss {means['loss']:.5f} "
+                  f"lr {lr:.3e} {samples_per_s:.1f} samples/s")
+
     def start_bar(self, total: int, initial: int) -> None:
         if self.enabled and self._progress_bar:
             from tqdm import tqdm

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from surgvlp_fast.evaluation import runner
+from surgvlp_fast.evaluation.options import EvalOptions
 
 
 class Result:
@@ -55,7 +56,7 @@ def test_eval_writes_each_protocol_as_it_finishes(one_protocol_fails, tmp_path):
     out = tmp_path / "out"
     lines = []
     results, failures = runner.evaluate_and_report(["cholec80", "autolaparo", "cholect50"], None, None, "data",
-                                                   lambda name: runner.EvalOptions(), "cpu", out, echo=lines.append)
+                                                   lambda name: EvalOptions(), "cpu", out, echo=lines.append)
     assert list(results) == ["cholec80", "cholect50"] and list(failures) == ["autolaparo"]
     # when cholect50 started, cholec80's results and autolaparo's failure were already on disk
     assert one_protocol_fails[-1]["results"] == {"cholec80": {"accuracy": 0.5}}
@@ -67,7 +68,8 @@ def test_eval_writes_each_protocol_as_it_finishes(one_protocol_fails, tmp_path):
 
 def test_eval_command_exits_non_zero_and_keeps_the_other_results(tiny_world, tmp_path, capsys):
     from surgvlp_fast.cli import main
-    from surgvlp_fast.config import load_config, save_config
+    from surgvlp_fast.config import save_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.models import build_model, load_tokenizer
 
     root = str(tiny_world[0])

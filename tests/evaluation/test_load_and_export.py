@@ -23,7 +23,8 @@ OVERRIDES = ["model.vision.backbone=resnet18", "model.vision.weights=imagenet"] 
 @pytest.fixture(scope="module")
 def released(world, tmp_path_factory):
     """A model in the released layout: `.pth` with pooler and position_ids, and the `.zip` holding it."""
-    from surgvlp_fast.config import load_config, save_config
+    from surgvlp_fast.config import save_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.export import official_state_dict
     from surgvlp_fast.models import build_model, load_tokenizer
 
@@ -90,7 +91,7 @@ def test_registry_names_config_and_local_lookup(tmp_path, monkeypatch):
 
 
 def test_init_checkpoint_does_not_read_imagenet(released, world, monkeypatch, tmp_path):
-    from surgvlp_fast.config import load_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.models import build_model, load_tokenizer
 
     folder, model, _ = released
@@ -163,8 +164,8 @@ def test_export_loads_in_the_official_layout_with_the_same_embeddings(released, 
     from safetensors.torch import load_file
 
     from surgvlp_fast.cli import main
-    from surgvlp_fast.evaluation.features import tokenize
     from surgvlp_fast.models import load_tokenizer
+    from surgvlp_fast.zeroshot import tokenize
 
     folder, model, _ = released
     ours = tmp_path / "run" / "last.pt"

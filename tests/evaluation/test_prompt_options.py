@@ -4,11 +4,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.evaluation.cli import eval_overrides
-from surgvlp_fast.evaluation.protocols import get_protocol
-from surgvlp_fast.evaluation.resources import class_prompts, read_triplet_prompts
-from surgvlp_fast.evaluation.runner import EvalOptions
+from surgvlp_fast.evaluation.options import EvalOptions
+from surgvlp_fast.evaluation.registry import get_protocol
+from surgvlp_fast.resources import class_prompts, read_triplet_prompts
 
 
 def options_from_command_line(folder, protocols, pairs):

@@ -41,7 +41,7 @@ def fake_data(monkeypatch):
 
     monkeypatch.setattr(protocols_module, "phase_videos", phase_videos)
     monkeypatch.setattr(protocols_module, "cholect50_videos", lambda root, numbers, options: triplet_videos(numbers))
-    monkeypatch.setattr("surgvlp_fast.evaluation.retrieval_data.retrieval_segments", retrieval_segments)
+    monkeypatch.setattr(protocols_module, "retrieval_segments", retrieval_segments)
 
 
 def test_every_protocol_runs_through_one_loop(fake_data, tokenizer, tmp_path):
@@ -71,7 +71,8 @@ def test_every_protocol_runs_through_one_loop(fake_data, tokenizer, tmp_path):
 
 
 def test_cholect50_honours_a_custom_triplet_prompt_file(fake_data, tokenizer, tmp_path, monkeypatch):
-    from surgvlp_fast.evaluation import cholect50, resources
+    from surgvlp_fast import resources
+    from surgvlp_fast.evaluation import cholect50
 
     prompts = tmp_path / "triplets.txt"
     prompts.write_text("".join(f"{i}:phase{i % 5},grasper_{i}\n" for i in range(100)))

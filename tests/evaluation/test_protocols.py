@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from surgvlp_fast.evaluation import EvalOptions, evaluate, run_protocols
-from surgvlp_fast.evaluation.protocols import parse_video_list
+from surgvlp_fast.evaluation.options import parse_video_list
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
 
 
 @pytest.fixture(scope="module")
 def tiny(world):
-    from surgvlp_fast.config import load_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.models import build_model, load_tokenizer
 
     cfg = load_config(CONFIG, [f"data.root={world}", f"model.text.tokenizer={world}/tokenizer"])
@@ -125,7 +125,7 @@ def test_eval_command_checks_every_option_before_loading(tmp_path, capsys):
 def test_eval_options_keep_their_declared_type():
     from types import SimpleNamespace
 
-    from surgvlp_fast.config import load_config
+    from surgvlp_fast.training.config import load_config
     from surgvlp_fast.evaluation.cli import eval_overrides
 
     args = SimpleNamespace(protocol=["cholec80"], option=["videos=49", "cholec80.batch_size=8"])

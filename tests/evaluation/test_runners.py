@@ -2,19 +2,18 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from eval_fakes import (NUM_CLASSES, PROMPTS, FrameTensorDataset, LinearEncoder, OracleEncoder, class_frames,
                       make_videos)
 from surgvlp_fast.evaluation.cholect50 import triplet_map_scores, zero_shot_triplets
 from surgvlp_fast.evaluation.downstream import DownstreamVideo
-from surgvlp_fast.evaluation.features import (encode_class_prompts, encode_frames, encode_texts,
-                                              smooth_features)
+from surgvlp_fast.evaluation.features import encode_frames
 from surgvlp_fast.evaluation.linear_probe import FeatureCache, ProbeOptions, linear_probe, select_videos, video_features
 from surgvlp_fast.testing import assert_close, rounding_bound
 from surgvlp_fast.evaluation.retrieval import Segment, retrieval
 from surgvlp_fast.evaluation.zero_shot import zero_shot_phase, zero_shot_phase_windows
+from surgvlp_fast.zeroshot import encode_class_prompts
 
 NAMES = [f"phase {c}" for c in range(NUM_CLASSES)]
 
@@ -62,22 +61,6 @@ def test_preload_keeps_frames_and_labels():
     assert torch.equal(loaded.frames.frames, torch.stack([video.frames[i] for i in range(7)]))
 
 
-def test_prompt_ensembles_average_normalised_embeddings(tokenizer):
-    model = LinearEncoder(tokenizer.vocab_size)
-    groups = [["in phase0 the surgeon works", "phase0"], ["phase1 clip and cut the duct"]]
-    classes = encode_class_prompts(model, tokenizer, groups, max_length=16)
-    singles = encode_texts(model, tokenizer, [p for g in groups for p in g], max_length=16)
-    # a mean of 2 and normalisations over the 8 features
-    assert_close(classes[0], F.normalize(singles[:2].mean(0), dim=0), rounding_bound(torch.float32, 8, depth=3))
-    assert_close(classes[1], singles[2], rounding_bound(torch.float32, 8, depth=2))
-    assert_close(classes.norm(dim=1), torch.ones(2), rounding_bound(torch.float32, 8, depth=2))
-    # max_length is honoured: a short window truncates the prompt and changes its embedding
-    short = encode_texts(model, tokenizer, ["in phase0 the surgeon works"], max_length=3)
-    assert not torch.allclose(short[0], singles[0])
-    with pytest.raises(ValueError, match="at least one prompt"):
-        encode_class_prompts(model, tokenizer, [[]])
-
-
 def test_batching_does_not_change_features(tokenizer):
     model = LinearEncoder(tokenizer.vocab_size)
     frames = FrameTensorDataset(torch.rand(29, 3, 6, 6))
@@ -87,16 +70,6 @@ def test_batching_does_not_change_features(tokenizer):
     # other batch sizes may take other matmul kernels: a product over 3·6·6 inputs, a normalisation over 8
     assert_close(full, odd, rounding_bound(torch.float32, 3 * 6 * 6, depth=2))
     assert_close(full.norm(dim=1), torch.ones(29), rounding_bound(torch.float32, 8, depth=2))
-
-
-def test_smoothing_is_a_centred_moving_average():
-    x = F.normalize(torch.randn(9, 4), dim=1)
-    assert smooth_features(x, 1) is x
-    smoothed = smooth_features(x, 3)
-    bound = rounding_bound(torch.float32, 4, depth=3)   # a mean of up to 3 rows, a normalisation over 4
-    assert_close(smoothed[4], F.normalize(x[3:6].mean(0), dim=0), bound)
-    assert_close(smoothed[0], F.normalize(x[0:2].mean(0), dim=0), bound)
-    assert_close(smoothed[8], F.normalize(x[7:9].mean(0), dim=0), bound)
 
 
 def test_cholect50_runner_scores_sigmoid_cosine(tokenizer):

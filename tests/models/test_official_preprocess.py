@@ -75,7 +75,7 @@ def test_fast_tensor_path_is_close_not_equal(tmp_path):
 def test_phase_protocols_read_frames_the_official_way(tmp_path, mode):
     """The frozen phase protocols' reader + transform give the official values on each kind of file."""
     from surgvlp_fast.evaluation.protocols import phase_videos
-    from surgvlp_fast.evaluation.runner import EvalOptions
+    from surgvlp_fast.evaluation.options import EvalOptions
 
     folder = tmp_path / "downstream_datasets" / "cholec80"
     (folder / "csvs").mkdir(parents=True)

@@ -13,7 +13,7 @@ from surgvlp_fast.pretrain.datasets import (ClipLevelDataset, KeystepLevelDatase
                                               expand_min_time, subsample_steps, worker_init)
 from surgvlp_fast.pretrain.stream import LevelStream, PassBatchSampler
 from surgvlp_fast.models import load_tokenizer
-from surgvlp_fast.tools.extract_frames import extract_frames
+from surgvlp_fast.prep.extract_frames import extract_frames
 
 S = 32
 

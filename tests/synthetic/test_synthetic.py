@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from surgvlp_fast.evaluation import resources
+from surgvlp_fast import resources
 from surgvlp_fast.synthetic import make_world
 from surgvlp_fast.synthetic.phases import CHOLECYSTECTOMY
 

@@ -10,7 +10,8 @@ import torch
 
 import training_toy as toy
 from training_helpers import TOY_FORWARD, assert_same_gradients
-from surgvlp_fast.config import ConfigError, load_config
+from surgvlp_fast.config import ConfigError
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.losses.contrastive import pick_backend
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import load_tokenizer

@@ -10,7 +10,7 @@ import pytest
 
 import training_toy as toy
 from gloo_ranks import error_of, report, run_ranks, start, wait_for_report
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.training import checkpoint as ckpt
 from surgvlp_fast.training.distributed import DistEnv

@@ -18,7 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import training_toy as toy
 import surgvlp_fast
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.losses.objectives import build_objective
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.pretrain.augment import ClipAugmentation, make_views

@@ -6,7 +6,7 @@ import pytest
 
 import training_toy as toy
 from training_helpers import ROOT, tiny_world_overrides
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.training.trainer import Trainer
 
@@ -41,7 +41,7 @@ def test_resident_memory_is_flat_on_the_synthetic_world(tmp_path, tiny_world):
     cfg = load_config(os.path.join(ROOT, "configs", "hecvl.yaml"), tiny_world_overrides(world, "hecvl") + [
         "train.max_steps=0", "train.epochs=40", "checkpoint.every_epochs=10", "checkpoint.keep_last=2",
         "train.log_every=50", "validation.every_epochs=0"])
-    trainer = Trainer(cfg, str(tmp_path / "run"), build_training_data(cfg, load_tokenizer(f"{world}/tokenizer")))
+    trainer = Trainer(cfg, str(tmp_path / "run"), build_training_data(cfg.data, load_tokenizer(f"{world}/tokenizer"), seed=cfg.seed))
     samples = []
     with trainer:
         step = trainer.total_steps // 10

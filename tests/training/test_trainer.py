@@ -1,4 +1,5 @@
-"""The trainer in one process on the toy world: logs, corrupt samples, non-finite losses, validation, hooks."""
+"""The trainer in one process on the toy world: logs, corrupt samples, non-finite losses (validation
+and the evaluation hook: test_evaluation.py)."""
 import json
 import math
 
@@ -7,10 +8,11 @@ import torch
 
 import training_toy as toy
 from training_helpers import TOY_FORWARD, assert_same_gradients
-from surgvlp_fast.config import load_config
+from surgvlp_fast.training.config import load_config
 from surgvlp_fast.models import load_tokenizer
 from surgvlp_fast.testing import rounding_bound
-from surgvlp_fast.training.trainer import NonFiniteLoss, Trainer
+from surgvlp_fast.training.nonfinite import NonFiniteLoss
+from surgvlp_fast.training.trainer import Trainer
 
 ANNEAL = rounding_bound(torch.float64, 1, depth=4)   # the schedule's factor (a ratio, a cosine, a sum, a product)
 
@@ -81,33 +83,6 @@ def test_non_finite_loss_can_skip_the_step(tmp_path, tokenizer_dir, tokenizer):
     assert trainer.progress.skipped_steps == 2 and trainer.progress.step == 6
     assert [r["step"] for r in records(tmp_path, "train")] == [1, 3, 4, 6]
     assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
-
-
-@pytest.mark.parametrize("mode,changes", [("eval", False), ("train", True)])
-def test_validation_mode_and_batchnorm_statistics(tmp_path, tokenizer_dir, tokenizer, mode, changes):
-    trainer = make_trainer(tmp_path, tokenizer_dir, tokenizer, "model.vision.norm=batch",
-                           f"validation.model_mode={mode}", val=True)
-    stats = {k: v.clone() for k, v in trainer.model.state_dict().items() if "running_mean" in k}
-    loss = trainer.validate()
-    assert math.isfinite(loss) and trainer.model.training
-    after = trainer.model.state_dict()
-    assert any(not torch.equal(v, after[k]) for k, v in stats.items()) == changes
-    assert trainer.validate() == loss       # the same augmentations, the same kernels
-
-
-def test_evaluation_hook_every_n_epochs(tmp_path, tokenizer_dir, tokenizer):
-    calls = []
-
-    def hook(model, tok, cfg, device):
-        calls.append((model.training, tok is tokenizer, cfg.method, str(device)))
-        return {"cholec80/accuracy": 0.5}
-
-    cfg = load_config(None, toy.tiny_overrides(tokenizer_dir) + ["eval.every_epochs=2", "train.epochs=4"])
-    trainer = Trainer(cfg, str(tmp_path / "run"), toy.toy_data(tokenizer), objective=toy.ToyObjective(),
-                      eval_hook=hook)
-    trainer.train()
-    assert len(calls) == 2 and calls[0][1:] == (True, "peskavlp", "cpu")
-    assert [r["step"] for r in records(tmp_path, "eval")] == [6, 12]
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -17,7 +17,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from surgvlp_fast.config import load_config  # noqa: E402
+from surgvlp_fast.training.config import load_config  # noqa: E402
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings  # noqa: E402
 
 WORDS = ["grasper", "hook", "clipper", "scissors", "gallbladder", "cystic", "duct", "artery", "liver", "bag",
@@ -154,7 +154,7 @@ def tiny_overrides(tokenizer_dir: str, levels=("clip",)) -> list[str]:
 
 
 def toy_data(tokenizer, levels=("clip",), sizes=None, corrupt=(), slow=0.0, val=False, global_rng=True, record=None):
-    from surgvlp_fast.training.trainer import TrainingData
+    from surgvlp_fast.pretrain.build import TrainingData
 
     sizes = sizes or {"clip": 10, "keystep": 6, "video": 5}
     collate = Collate(tokenizer)

@@ -9,9 +9,9 @@ import shutil
 import pytest
 
 from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.prep.validate_data import validate_data
 from surgvlp_fast.pretrain.datasets import dataset_for_level
 from surgvlp_fast.pretrain.levels import LEVELS
-from surgvlp_fast.tools.validate_data import validate_data
 
 JUNK = [b'"', b",", b"\x00", b"\xff\xfe", b"\n", b",,,", b"nan", b"-1e309", b"\r\n", b"\xe2\x80"]
 

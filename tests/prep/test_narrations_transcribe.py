@@ -10,9 +10,9 @@ import pytest
 
 from narration_audio import silent_lecture, spoken_lecture, tiny_whisper
 from surgvlp_fast import cli
-from surgvlp_fast.pretrain.text_sources import read_timed_csv
-from surgvlp_fast.tools.narrations.transcribe import (EngineError, PocketSphinxEngine, WhisperEngine, make_engine,
+from surgvlp_fast.prep.narrations.transcribe import (EngineError, PocketSphinxEngine, WhisperEngine, make_engine,
                                                       transcribe_folder)
+from surgvlp_fast.pretrain.text_sources import read_timed_csv
 from surgvlp_fast.video.audio import read_audio
 from surgvlp_fast.video.errors import VideoError
 

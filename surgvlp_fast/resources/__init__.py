@@ -1,11 +1,12 @@
-"""The evaluation protocols as data: class names, prompts, test splits, the CholecT50 vocabulary.
+"""Packaged data of the downstream sets, below everything that reads it: phase names, the manual
+class prompts, the video splits, the CholecT50 vocabulary, triplet prompts and triplet map.
 
-Files live in `surgvlp_fast/evaluation/assets/` (shipped with the package).
+The files sit beside this module and ship with the package (setup.py's package_data).
 """
 import json
 import os
 
-RESOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+RESOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 PROMPT_FILES = {"cholec80": "class_prompt_cholec80_manual.txt", "autolaparo": "class_prompt_autolapa_manual.txt"}
 PHASE_FILES = {"cholec80": "cholec80_phases.txt", "autolaparo": "autolaparo_phases.txt"}
@@ -59,4 +60,3 @@ def read_triplet_prompts(path: str | None = None) -> list[str]:
     the part after the last ':', with ',' and '_' replaced by spaces."""
     lines = read_lines(path or resource_path("cholec_triplet.txt"))
     return [line.rsplit(":", 1)[-1].replace(",", " ").replace("_", " ").strip() for line in lines]
-

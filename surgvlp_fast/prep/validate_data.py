@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import DataFormatError
+from ..evaluation.downstream.registry import DATASETS
 from ..pretrain.levels import LEVELS, split_sources
 from ..pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
 
@@ -117,20 +118,13 @@ def _check_videos(root, videos_dir, tables) -> list[Problem]:
 
 
 def _check_downstream(root) -> list[Problem]:
-    from ..evaluation.downstream import available_videos, cholect50_video, phase_video
-
     problems = []
-    for dataset in ("cholec80", "autolaparo"):
-        for video in available_videos(root, dataset):
+    for dataset in DATASETS.values():
+        for video in dataset.available_videos(root):
             try:
-                phase_video(root, dataset, video)
+                dataset.read_video(root, video)
             except DataFormatError as err:
                 problems.append(_from(err))
-    for video in available_videos(root, "cholect50"):
-        try:
-            cholect50_video(root, video)
-        except DataFormatError as err:
-            problems.append(_from(err))
     return problems
 
 

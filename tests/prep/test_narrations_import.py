@@ -8,9 +8,9 @@ import pytest
 
 from surgvlp_fast import cli
 from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.prep.narrations.formats import import_narrations, read_aws, read_srt, read_vtt, read_whisper
+from surgvlp_fast.prep.validate_data import validate_data
 from surgvlp_fast.pretrain.text_sources import read_timed_csv
-from surgvlp_fast.tools.narrations.formats import import_narrations, read_aws, read_srt, read_vtt, read_whisper
-from surgvlp_fast.tools.validate_data import validate_data
 
 
 def _item(content, start=None, end=None):

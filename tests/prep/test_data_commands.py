@@ -2,15 +2,11 @@ import os
 import shutil
 
 import pytest
-import torch
 
 from surgvlp_fast import cli
-from surgvlp_fast.evaluation.downstream import available_videos, cholect50_video, phase_video
-from surgvlp_fast.errors import DataFormatError
-from surgvlp_fast.tools.extract_frames import extract_frames
-from surgvlp_fast.tools.make_splits import make_splits
-from surgvlp_fast.models.preprocess import eval_transform
-from surgvlp_fast.tools.validate_data import validate_data
+from surgvlp_fast.prep.extract_frames import extract_frames
+from surgvlp_fast.prep.make_splits import make_splits
+from surgvlp_fast.prep.validate_data import validate_data
 
 
 @pytest.fixture
@@ -82,32 +78,6 @@ def test_every_problem_is_reported_not_just_the_first(world_copy):
     (root / "aws_narration_texts" / "vd0001syn.csv").write_text("start,end,text\n-1,1,a\n0,1,\n2,1,b\n")
     rows = sorted(e.row for e in _errors(root) if e.path.endswith("vd0001syn.csv"))
     assert rows == [2, 3, 4]
-
-
-def test_phase_videos_every_frame_once_and_offsets(tiny_world):
-    root, info = tiny_world
-    assert available_videos(str(root), "cholec80") == [1, 49, 50]
-    video = phase_video(str(root), "cholec80", 49, transform=eval_transform)
-    n = len(video.frames)
-    rows = (root / "downstream_datasets" / "cholec80" / "csvs" / "video49.csv").read_text().splitlines()[1:]
-    assert n == len(rows) == len(video.labels)
-    assert video.labels.min() == 0 and video.labels.max() == 6
-    assert video.frames[0].shape == (3, 224, 224)
-    raw = phase_video(str(root), "cholec80", 49)
-    assert raw.frames.files[0].endswith("video49_1.png") and raw.frames.files[-1].endswith(f"video49_{n}.png")
-    auto = phase_video(str(root), "autolaparo", 15)
-    assert auto.frames.files[0].endswith("15_1.png") and auto.frames[0].dtype == torch.uint8
-    with pytest.raises(DataFormatError, match=r"row \d+: frame 15_\d+.png not found"):
-        phase_video(str(root), "autolaparo", 15, frame_index_offset=1)  # the reference's +1 runs off the end
-
-
-def test_cholect50_video(tiny_world):
-    root, _ = tiny_world
-    video = cholect50_video(str(root), 6)
-    n = len(video.frames)
-    assert {k: v.shape for k, v in video.labels.items()} == {
-        "instrument": (n, 6), "verb": (n, 10), "target": (n, 15), "triplet": (n, 100)}
-    assert video.frames[n - 1].shape == (3, 64, 64)
 
 
 def test_extract_frames_and_make_splits(tiny_world, tmp_path):

@@ -1,4 +1,4 @@
-"""`surgvlp-fast augment-texts` against a real chat-completions server on 127.0.0.1 (tests/tools/chat_server.py):
+"""`surgvlp-fast augment-texts` against a real chat-completions server on 127.0.0.1 (tests/prep/chat_server.py):
 the three tasks, the cache, retries, errors, dry run, a killed run resumed."""
 import csv
 import json
@@ -16,10 +16,12 @@ from chat_server import CHOLECYSTECTOMY_STEPS, ChatServer, scripted_answer
 from narration_audio import cut_world
 from surgvlp_fast import cli
 from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.prep.augment_texts.client import ChatClient, LLMError
+from surgvlp_fast.prep.augment_texts.command import augment_texts, collect_requests
+from surgvlp_fast.prep.augment_texts.embedder import SentenceEmbedder
+from surgvlp_fast.prep.augment_texts.recipes import PROMPTS_DIR, assign_pseudo_steps, parse_steps
+from surgvlp_fast.prep.validate_data import validate_data
 from surgvlp_fast.pretrain.text_sources import read_timed_csv
-from surgvlp_fast.tools.augment_texts import (PROMPTS_DIR, ChatClient, LLMError, SentenceEmbedder, assign_pseudo_steps,
-                                              augment_texts, collect_requests, parse_steps)
-from surgvlp_fast.tools.validate_data import validate_data
 
 FAST = ["--backoff", "0.01", "--timeout", "0.5", "--no-progress"]
 

