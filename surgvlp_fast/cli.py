@@ -20,11 +20,16 @@ SUBCOMMANDS = {
     "export": ("surgvlp_fast.export", "write a checkpoint as the official SurgVLP state dict (.pth and .safetensors)"),
     "make-synthetic": ("surgvlp_fast.synthetic.cli", "write a synthetic surgical world in the data layout"),
     "validate-data": ("surgvlp_fast.prep.validate_data", "check a data folder against the on-disk contract"),
+    "convert-downstream": ("surgvlp_fast.evaluation.downstream.convert_cli", "convert a downstream set's native release into the field's interchange format"),
     "extract-frames": ("surgvlp_fast.prep.extract_frames", "extract 1 fps frames with the CAMMA naming"),
     "make-splits": ("surgvlp_fast.prep.make_splits", "write split CSVs for a data folder"),
     "prepare-videos": ("surgvlp_fast.prep.prepare_videos", "re-encode lectures into the training cache"),
     "narrations": ("surgvlp_fast.prep.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
+    "predict": ("surgvlp_fast.inference.cli", "a phase timeline of your own videos (zero-shot): CSV, JSON, ribbon PNG"),
+    "index": ("surgvlp_fast.inference.cli", "embed every second of a folder of videos into a searchable index"),
+    "search": ("surgvlp_fast.inference.cli", "find the moments of an index's videos that match a text"),
     "augment-texts": ("surgvlp_fast.prep.augment_texts.command", "PeskaVLP knowledge augmentation of keysteps, abstracts and narrations with a chat-completions LLM"),
+    "import-surglavi": ("surgvlp_fast.prep.importers.surglavi", "SurgLaVi-beta (surglavi_beta.db + your videos) into the data folder's layout"),
 }
 
 

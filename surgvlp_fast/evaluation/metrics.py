@@ -152,3 +152,45 @@ def retrieval_metrics(similarity: np.ndarray, query_ids=None, candidate_ids=None
     out["median_rank"] = float(np.median(ranks))
     out["queries"] = int(ranks.size)
     return out
+
+
+# ----------------------------------------------------------------------------- the field's table (decisions.md §12)
+def macro_f1_all_classes(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
+    """sklearn's `f1_score(labels=range(C), average='macro', zero_division=0)`: every class counts,
+    one absent from both labels and predictions scoring 0."""
+    cm = confusion_matrix(labels, predictions, num_classes)
+    support = (cm.sum(1) + cm.sum(0)).astype(np.float64)
+    f1 = np.divide(2.0 * np.diag(cm), support, out=np.zeros(num_classes), where=support > 0)
+    return float(f1.mean())
+
+
+def field_recognition_metrics(per_video: dict[str, tuple[np.ndarray, np.ndarray]], num_classes: int) -> dict:
+    """Single-label recognition (phase, step, action) in %, both ways the field reports it:
+    `video_*` = per video, then the mean over videos; `pooled_*` = over all frames at once. F1 is
+    macro over the classes present in labels ∪ predictions (`f1`, sklearn's default, CAMMA's) or over
+    all classes with zero_division=0 (`f1_all`, SurgCLIP's evaluation)."""
+    if not per_video:
+        raise ValueError("no videos to score")
+    out = {}
+    for f1_name, f1 in (("f1", macro_f1), ("f1_all", macro_f1_all_classes)):
+        out[f"video_{f1_name}"] = 100.0 * float(np.mean([f1(lab, pred, num_classes) for lab, pred in per_video.values()]))
+    out["video_accuracy"] = 100.0 * float(np.mean([np.mean(np.asarray(lab) == np.asarray(pred))
+                                                    for lab, pred in per_video.values()]))
+    labels = np.concatenate([np.asarray(lab) for lab, _ in per_video.values()])
+    predictions = np.concatenate([np.asarray(pred) for _, pred in per_video.values()])
+    out["pooled_accuracy"] = 100.0 * float(np.mean(labels == predictions))
+    out["pooled_f1"] = 100.0 * macro_f1(labels, predictions, num_classes)
+    out["pooled_f1_all"] = 100.0 * macro_f1_all_classes(labels, predictions, num_classes)
+    out["frames"], out["videos"] = int(labels.size), len(per_video)
+    return out
+
+
+def pooled_map(targets: np.ndarray, scores: np.ndarray) -> dict:
+    """Multi-label recognition (tools) in %: per-class average precision over all frames pooled,
+    then the NaN-mean over classes (a class without positives is NaN and left out)."""
+    ap = average_precision(targets, scores)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = float(np.nanmean(ap)) if ap.size else float("nan")
+    return {"mAP": 100.0 * mean, "AP": (100.0 * ap).tolist(), "classes_without_positives": int(np.isnan(ap).sum()),
+            "frames": int(np.asarray(targets).shape[0])}

@@ -10,6 +10,7 @@ The protocols by name are registry.py's.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -19,7 +20,9 @@ from .. import resources
 from ..models.preprocess import official_frames, square_eval_transform
 from ..zeroshot import prompt_groups
 from .cholect50 import zero_shot_triplets
+from .downstream.interchange import read_interchange
 from .downstream.registry import read_video
+from .field_zero_shot import protocol_tag, zero_shot_field
 from .linear_probe import FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features, weights_fingerprint
 from .options import EvalOptions, parse_video_list
 from .retrieval import RetrievalResult, retrieval
@@ -160,3 +163,40 @@ class ProbeProtocol(Protocol):
         return ProbeResult(self.name, linear_probe(train, test, len(resources.phase_names(self.dataset)),
                                                    percent=self.probe_percent, options=probe))
 
+
+
+@dataclass(frozen=True)
+class FieldProtocol(Protocol):
+    """Zero-shot recognition on an interchange set (field_zero_shot.py, decisions.md §12): task `task` of
+    `<data_root>/field/<dataset>.json` with its frame list `<dataset>_frames.txt` (what
+    `convert-downstream` writes; SurgCLIP's converted files under these names work too). Prompts:
+    the JSON's `description`s, or `options.prompts` (one line per class, ' | ' between prompts)."""
+
+    task: str = "phases"
+    kind: ClassVar[str] = "field"
+
+    def files(self, data_root: str) -> tuple[str, str]:
+        folder = os.path.join(data_root, "field") if os.path.isdir(os.path.join(data_root, "field")) else data_root
+        return os.path.join(folder, f"{self.dataset}.json"), os.path.join(folder, f"{self.dataset}_frames.txt")
+
+    def run(self, model, tokenizer, data_root, options, device="cpu", distributed=False):
+        for key, default in (("videos", ""), ("train_videos", ""), ("frame_offset", -1)):
+            if getattr(options, key) != default:
+                raise ValueError(f"{self.name}: option {key} does not apply to a field protocol (it scores every "
+                                 f"frame of the converted file; convert a subset with convert-downstream)")
+        transform = functools.partial(official_frames, resize=options.resize_hw(), crop=options.crop)
+        json_path, frame_list = self.files(data_root)
+        data = read_interchange(json_path, frame_list, self.task, transform=transform)
+        if options.prompts:
+            lines = resources.read_lines(options.prompts)
+            if len(lines) != len(data.classes.names):
+                raise ValueError(f"{options.prompts}: {len(lines)} prompt lines, expected one per class "
+                                 f"({len(data.classes.names)})")
+            prompts, source = prompt_groups(lines), f"file {options.prompts}"
+        else:
+            prompts, source = [[p] for p in data.classes.prompts], "the interchange JSON's descriptions"
+        tag = protocol_tag(data.classes.kind, source, f"resize {options.resize} + centre crop {options.crop}",
+                           options.smooth_window)
+        return zero_shot_field(model, tokenizer, data, prompts, protocol=tag, name=self.name,
+                               smooth_window=options.smooth_window, max_length=self.text_length(options),
+                               distributed=distributed, **encoding_options(options, device))

@@ -1,7 +1,7 @@
 """The evaluation protocols by name: what `eval --protocol`, `eval.protocols` of a training config
 and `evaluate(name, ...)` accept. A new protocol is one entry here (and a kind in protocols.py
 when none fits)."""
-from .protocols import PhaseProtocol, ProbeProtocol, Protocol, RetrievalProtocol, TripletProtocol
+from .protocols import FieldProtocol, PhaseProtocol, ProbeProtocol, Protocol, RetrievalProtocol, TripletProtocol
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
@@ -13,10 +13,20 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     ProbeProtocol("autolaparo-probe-10", "autolaparo", 0, 10.0, notes="few-shot: 10 % of the training videos"),
     RetrievalProtocol("retrieval", "", 77, notes="text<->video R@1/5/10 at clip, phase, video level, hold-out lectures"),
 )}
+# The field's zero-shot table (decisions.md §12): interchange files under <data_root>/field/, one per
+# column of the table; get_protocol finds them too.
+FIELD_PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    *(FieldProtocol(f"field-{dataset}-{column}", dataset, 77, task=task, notes=f"zero-shot {column}, interchange format")
+      for dataset, column, task in (
+          ("cholec80", "phase", "phases"), ("cholec80", "tool", "tools"), ("autolaparo", "phase", "phases"),
+          ("strasbypass70", "phase", "phases"), ("bernbypass70", "phase", "phases"), ("grasp", "phase", "phases"),
+          ("grasp", "step", "steps"), ("grasp", "tool", "tools"), ("sarrarp50", "action", "actions"),
+          ("heichole", "phase", "phases"), ("heichole", "tool", "tools"))),
+)}
 
 
 def get_protocol(name: str) -> Protocol:
     try:
-        return PROTOCOLS[name]
+        return PROTOCOLS[name] if name in PROTOCOLS else FIELD_PROTOCOLS[name]
     except KeyError:
-        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
+        raise ValueError(f"unknown protocol {name!r}; known: {', '.join([*PROTOCOLS, *FIELD_PROTOCOLS])}") from None

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import DataFormatError
-from ..evaluation.downstream.registry import DATASETS
+from ..evaluation.downstream.registry import DATASETS, check_native
 from ..pretrain.levels import LEVELS, split_sources
 from ..pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
 
@@ -132,12 +132,35 @@ def add_arguments(parser):
     parser.add_argument("root", metavar="DIR", help="the data folder (videos/, *_texts/, splits/, ...)")
     parser.add_argument("--deep", action="store_true", help="also open every video and compare text times with its duration")
     parser.add_argument("--no-downstream", action="store_true", help="skip downstream_datasets/")
+    parser.add_argument("--downstream", metavar="NAME", default=None,
+                        help="instead: check DIR as the native release of the downstream set NAME (as "
+                             "convert-downstream names it) by converting it to the interchange format")
 
 
 def run(args) -> int:
+    if args.downstream:
+        return _run_native(args.downstream, args.root)
     problems = validate_data(args.root, deep=args.deep, downstream=not args.no_downstream)
     for problem in problems:
         print(problem)
     errors = sum(p.severity == "error" for p in problems)
     print(f"{args.root}: {errors} error(s), {len(problems) - errors} warning(s)")
     return 1 if errors else 0
+
+
+def _run_native(name: str, root: str) -> int:
+    """`--downstream NAME`: convert DIR (in a temporary folder) and read every task back."""
+    try:
+        report, tasks = check_native(name, root)
+    except ValueError as err:  # DataFormatError included: the file and row at fault
+        print(f"ERROR: {err}")
+        print(f"{root}: 1 error(s)")
+        return 1
+    print(report.lines()[0].split(" -> ")[0])
+    for task, read in tasks.items():
+        skipped = "".join(f", {n} {why}" for why, n in read["skipped"].items())
+        print(f"  {task}: {read['videos']} video(s), {read['frames']} labelled frame(s){skipped}")
+    for why, n in report.skipped.items():
+        print(f"  skipped in conversion: {n} {why}")
+    print(f"{root}: 0 error(s)")
+    return 0

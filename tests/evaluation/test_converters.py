@@ -1,0 +1,346 @@
+"""Native release -> interchange converters (Cholec80, MultiBypass140, GraSP): output against
+hand-computed labels, read back by the interchange reader; hostile inputs give one line naming the
+file and row; the `convert-downstream` and `validate-data --downstream` commands."""
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+from interchange_fixtures import (CHOLEC_PHASES, read_json, write_bypass, write_cholec80, write_grasp,
+                                  write_split_pickle)
+
+from surgvlp_fast.errors import DataFormatError
+from surgvlp_fast.evaluation.downstream import cholec80, grasp, multibypass140
+from surgvlp_fast.evaluation.downstream.convert import readable
+from surgvlp_fast.evaluation.downstream.interchange import read_interchange
+from surgvlp_fast.evaluation.downstream.registry import check_native
+
+ONE_HOT = {0: [1, 0, 0, 0, 0, 0, 0], 25: [1, 0, 1, 0, 0, 0, 0], 50: [0, 0, 0, 0, 1, 1, 0]}
+
+
+def _phase_rows(n):
+    """25 fps phase names: frames 0-29 Preparation, 30-74 CalotTriangleDissection, then ClippingCutting."""
+    return [CHOLEC_PHASES[0] if i < 30 else CHOLEC_PHASES[1] if i < 75 else CHOLEC_PHASES[2] for i in range(n)]
+
+
+def _read(report, task):
+    return read_interchange(report.json_path, report.frame_list, task)
+
+
+def test_cholec80_phases_at_25fps_and_tools_at_1fps(tmp_path):
+    root = tmp_path / "cholec80"
+    write_cholec80(str(root), 3, _phase_rows(100), ONE_HOT, frames=4)
+    report = cholec80.convert(str(root), str(tmp_path / "out"))
+    phases = _read(report, "phases")
+    # 1 fps frame K <- 25 fps row (K-1)*25: rows 0, 25, 50, 75
+    assert phases.videos[0].video_id == "video03" and phases.videos[0].labels.tolist() == [0, 0, 1, 2]
+    assert phases.classes.prompts[0] != phases.classes.names[0]          # the packaged manual prompts
+    tools = _read(report, "tools")
+    assert tools.videos[0].labels.tolist() == [ONE_HOT[0], ONE_HOT[25], ONE_HOT[50]]
+    assert tools.skipped == {"unlabelled frames": 1}                     # frame 4 has no tool row
+    assert report.skipped == {"frames without a tool label": 1}
+    assert [os.path.basename(f) for f in phases.videos[0].frames.files] == [f"video03_{k}.png" for k in (1, 2, 3, 4)]
+    assert read_json(report.json_path)["images"][0]["frame_num"] == 1
+
+
+def test_cholec80_label_rows_past_the_last_frame(tmp_path):
+    root = str(tmp_path / "c")
+    write_cholec80(root, 1, _phase_rows(101), None, frames=4)      # one sampled row (frame 100) past frame 4
+    report = cholec80.convert(root, str(tmp_path / "out"))
+    assert report.skipped == {"label rows past the last frame (tolerance 1)": 1, "videos without a tool file": 1}
+    write_cholec80(root, 1, _phase_rows(126), None, frames=4)      # frames 100 and 125: two rows past
+    with pytest.raises(DataFormatError, match=r"video01-phase\.txt, row 102: label row past the last frame"):
+        cholec80.convert(root, str(tmp_path / "out"))
+    with pytest.raises(DataFormatError, match="row 102"):
+        cholec80.convert(root, str(tmp_path / "out"), tail_tolerance=0)
+
+
+def test_cholec80_hostile_inputs(tmp_path):
+    root = str(tmp_path / "c")
+    rows = _phase_rows(100)
+    rows[50] = "Clipping"
+    write_cholec80(root, 1, rows, None, frames=4)
+    with pytest.raises(DataFormatError, match=r"row 52: unknown phase 'Clipping'"):
+        cholec80.convert(root, str(tmp_path / "out"))
+    write_cholec80(root, 1, _phase_rows(100), {0: ONE_HOT[0], 30: ONE_HOT[25]}, frames=4)
+    with pytest.raises(DataFormatError, match=r"video01-tool\.txt, row 3: frame 30 is not a multiple of 25"):
+        cholec80.convert(root, str(tmp_path / "out"))
+    write_cholec80(root, 1, _phase_rows(100), {0: [2, 0, 0, 0, 0, 0, 0]}, frames=4)
+    with pytest.raises(DataFormatError, match=r"row 2: tool values must be 0 or 1"):
+        cholec80.convert(root, str(tmp_path / "out"))
+    write_cholec80(root, 1, _phase_rows(100), None, frames=4)
+    os.remove(os.path.join(root, "frames", "video01_2.png"))
+    with pytest.raises(DataFormatError, match=r"video01_3\.png: frame 2 of video01 is missing"):
+        cholec80.convert(root, str(tmp_path / "out"))
+
+
+def _bypass(root, video="BBP01", phases=None, frames=6):
+    phases = phases if phases is not None else [
+        (0, 3500, 0, "preparation"), (3500, 6000, 1, "gastric_pouch_creation"),
+        (1000, 2000, 12, "out_of_body"), (1500, 4200, 13, "severe_index")]
+    steps = [(0, 2000, 0, "s0_null_step"), (2500, 4000, 2, "s2_trocar_placement")]
+    write_bypass(root, video, phases, steps, frames)
+
+
+def test_multibypass_overlays_by_precedence_and_steps(tmp_path):
+    root = str(tmp_path / "mb")
+    _bypass(root)
+    report = multibypass140.convert(root, str(tmp_path / "out"), name="bernbypass70")
+    # frame k at (k-1) s: 0 prep | 1 s out_of_body | 2-4 s severe_index over the main phase | 5 s pouch
+    assert _read(report, "phases").videos[0].labels.tolist() == [0, 12, 13, 13, 13, 1]
+    steps = _read(report, "steps")
+    assert steps.classes.names == ["s0_null_step", "s2_trocar_placement"] and steps.classes.ids == [0, 2]
+    assert steps.videos[0].labels.tolist() == [0, 0, 1]                  # frames at 0, 1, 3 s; 2, 4, 5 s unlabelled
+    assert report.skipped == {"frames without a step label": 3}
+    assert steps.classes.prompts == ["s0 null step", "s2 trocar placement"]
+
+
+def test_multibypass_hostile_inputs(tmp_path):
+    root = str(tmp_path / "mb")
+    _bypass(root, phases=[(0, 3500, 0, "preparation"), (3000, 6000, 1, "gastric_pouch_creation")])
+    with pytest.raises(DataFormatError, match=r"BBP01\.mp4\.json: phases\[1\] \(1\) overlaps phases\[0\] \(0\) at 3 s "
+                                              r"and no precedence rule"):
+        multibypass140.convert(root, str(tmp_path / "out"))
+    _bypass(root, phases=[(0, 6000, 0, "preparation"), (7000, 9000, 1, "gastric_pouch_creation")])
+    with pytest.raises(DataFormatError, match=r"phases segment past the last frame \(6 frames"):
+        multibypass140.convert(root, str(tmp_path / "out"))
+    _bypass(root, phases=[(0, 6000, 1, "preparation")])
+    with pytest.raises(DataFormatError, match=r"phases\[0\]: label 1 'preparation' is not in the phase table"):
+        multibypass140.convert(root, str(tmp_path / "out"))
+
+
+def test_multibypass_split_pickle_plain_and_hostile(tmp_path):
+    root = str(tmp_path / "mb")
+    for v in ("BBP01", "BBP02", "BBP03"):
+        _bypass(root, video=v)
+    write_split_pickle(root, "test/1fps_0", ["BBP03", "BBP01"])
+    report = multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_0")
+    assert [v.video_id for v in _read(report, "phases").videos] == ["BBP01", "BBP03"]
+    path = write_split_pickle(root, "test/1fps_1", [], payload={"BBP01": [os.path.join]})   # a function: a GLOBAL
+    with pytest.raises(DataFormatError, match=r"1fps_1\.pickle: not a plain-data split pickle \(refused to load"):
+        multibypass140.read_split_pickle(path)
+    with open(path, "wb") as f:
+        f.write(b"cos\nsystem\n(S'touch " + str(tmp_path / "pwned").encode() + b"'\ntR.")
+    with pytest.raises(DataFormatError, match="refused to load os.system"):
+        multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_1")
+    assert not (tmp_path / "pwned").exists()
+    write_split_pickle(root, "test/1fps_2", [], payload={"BBP09": []})
+    with pytest.raises(DataFormatError, match="video BBP09 has no label file"):
+        multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_2")
+
+
+def test_grasp_long_and_short_term_joined(tmp_path):
+    root = str(tmp_path / "grasp")
+    write_grasp(root, [("CASE001", 35, 2, 4), ("CASE001", 0, 1, 3), ("CASE002", 0, 0, 0)],
+                [("CASE001", 35, [3, 1]), ("CASE002", 10, [])])
+    report = grasp.convert(root, str(tmp_path / "out"))
+    phases, steps, tools = (_read(report, t) for t in ("phases", "steps", "tools"))
+    assert [v.labels.tolist() for v in phases.videos] == [[1, 2], [0]]
+    assert [v.labels.tolist() for v in steps.videos] == [[3, 4], [0]]
+    assert phases.classes.prompts[2] == "phase 2 happens" and steps.classes.prompts[2] == "step 2"
+    assert tools.classes.ids == list(range(1, 8))
+    assert [v.labels.tolist() for v in tools.videos] == [[[1, 0, 1, 0, 0, 0, 0]], [[0] * 7]]
+    assert report.skipped == {"frames without a phases label": 1, "frames without a steps label": 1,
+                              "frames without a tools label": 2}
+
+
+def test_grasp_hostile_inputs(tmp_path):
+    root = str(tmp_path / "grasp")
+    write_grasp(root, [("CASE001", 0, 11, 0)])
+    with pytest.raises(DataFormatError, match=r"grasp_long-term_test\.json: annotations\[0\]: unknown phases id 11"):
+        grasp.convert(root, str(tmp_path / "out"))
+    write_grasp(root, [("CASE001", 0, 1, 0)], [("CASE001", 0, [8])])
+    with pytest.raises(DataFormatError, match=r"short-term_test\.json: annotations\[0\]: unknown instrument id 8"):
+        grasp.convert(root, str(tmp_path / "out"))
+    os.remove(os.path.join(root, "annotations", "grasp_short-term_test.json"))
+    write_grasp(root, [("CASE001", 0, 1, 0)])
+    os.remove(os.path.join(root, "frames", "CASE001", "000000000.jpg"))
+    with pytest.raises(DataFormatError, match=r"frame frames/CASE001/000000000\.jpg of CASE001 \(frame_num 0\) not found"):
+        grasp.convert(root, str(tmp_path / "out"))
+
+
+def test_readable_names():
+    assert readable("CalotTriangleDissection") == "calot triangle dissection"
+    assert readable("gastric_pouch_creation") == "gastric pouch creation"
+    assert readable("SpecimenBag") == "specimen bag"
+
+
+def _cli(*args):
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    return subprocess.run([sys.executable, "-m", "surgvlp_fast.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_convert_and_validate_commands(tmp_path):
+    root = str(tmp_path / "c")
+    write_cholec80(root, 1, _phase_rows(100), ONE_HOT, frames=4)
+    write_cholec80(root, 2, _phase_rows(100), ONE_HOT, frames=4)
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("".join(f"my prompt {i}\n" for i in range(7)))
+    done = _cli("convert-downstream", "cholec80", root, str(tmp_path / "out"), "--videos", "2",
+                "--prompts", f"tools={prompts}")
+    assert done.returncode == 0, done.stderr
+    assert "cholec80: 1 video(s), 4 frame(s)" in done.stdout and "skipped: 1 frames without a tool label" in done.stdout
+    data = read_json(tmp_path / "out" / "cholec80.json")
+    assert [c["description"] for c in data["tools_categories"]][:2] == ["my prompt 0", "my prompt 1"]
+    assert {i["video_name"] for i in data["images"]} == {"video02"}
+    bad = _cli("convert-downstream", "cholec80", root, str(tmp_path / "out"), "--split", "test")
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "takes no --split" in bad.stderr
+    prompts.write_text("one\ntwo\n")
+    bad = _cli("convert-downstream", "cholec80", root, str(tmp_path / "out"), "--prompts", f"tools={prompts}")
+    assert bad.returncode == 1 and "tools: 2 prompts for 7 classes" in bad.stderr
+    ok = _cli("validate-data", "--downstream", "cholec80", root)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "phases: 2 video(s), 8 labelled frame(s)" in ok.stdout and "0 error(s)" in ok.stdout
+    os.remove(os.path.join(root, "frames", "video02_4.png"))
+    os.remove(os.path.join(root, "frames", "video02_3.png"))
+    bad = _cli("validate-data", "--downstream", "cholec80", root)
+    assert bad.returncode == 1 and "video02-phase.txt, row 52: label row past the last frame" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_check_native_reads_every_task(tmp_path):
+    root = str(tmp_path / "mb")
+    _bypass(root, video="SBP07")
+    os.rename(os.path.join(root, "labels", "bern"), os.path.join(root, "labels", "strasbourg"))
+    report, tasks = check_native("strasbypass70", root)
+    assert report.videos == 1 and tasks["phases"]["frames"] == 6 and tasks["steps"]["frames"] == 3
+    with pytest.raises(DataFormatError, match="no XBPnn.mp4.json label files"):
+        check_native("bernbypass70", root)
+
+
+def test_sar_rarp50_actions_at_10hz(tmp_path):
+    from interchange_fixtures import write_sar
+
+    from surgvlp_fast.evaluation.downstream import sar_rarp50
+
+    root = str(tmp_path / "sar")
+    write_sar(root, 41, ["0,0", "6,1", "12,1", "18,7"], [0, 6, 12, 18, 24])
+    write_sar(root, 3, ["0,5", "6,6"], [0, 6])
+    report = sar_rarp50.convert(root, str(tmp_path / "out"), split="test")
+    actions = _read(report, "actions")
+    assert [v.video_id for v in actions.videos] == ["video_3", "video_41"]
+    assert [v.labels.tolist() for v in actions.videos] == [[5, 6], [0, 1, 1, 7]]
+    assert report.skipped == {"frames without an action label": 1}          # frame 24 of video_41
+    assert actions.classes.names[7] == "Returning/dropping the needle"
+    for case, (rows, frames, error) in enumerate([
+            (["0,0", "6,8"], [0, 6], r"video_1/action_discrete\.txt, row 2: unknown action id 8"),
+            (["0,0", "6,1", "12,2"], [0, 12], r"row 2: frame 000000006\.png is missing"),
+            (["0,0", "6,1", "12,2"], [0, 6], r"row 3: label row past the last frame"),
+            (["0;0"], [0], r"row 1: expected `frame_id,action_id` integers")]):
+        bad = str(tmp_path / f"bad{case}")
+        write_sar(bad, 1, rows, frames)
+        with pytest.raises(DataFormatError, match=error):
+            sar_rarp50.convert(bad, str(tmp_path / "out"), split="test")
+
+
+def test_field_suite_runs_present_sets_and_writes_both_tables(tmp_path, tokenizer):
+    from eval_fakes import LinearEncoder
+
+    from surgvlp_fast.evaluation import EvalOptions
+    from surgvlp_fast.evaluation.field_suite import COLUMNS, run_field_suite, write_field_tables
+
+    field = str(tmp_path / "data" / "field")
+    write_cholec80(str(tmp_path / "c80"), 1, _phase_rows(100), ONE_HOT, frames=4)
+    cholec80.convert(str(tmp_path / "c80"), field)
+    write_grasp(str(tmp_path / "grasp"), [("CASE001", 0, 1, 3), ("CASE001", 35, 2, 4)], [("CASE001", 35, [1])])
+    grasp.convert(str(tmp_path / "grasp"), field)
+    model = LinearEncoder(len(tokenizer.get_vocab()))
+    results, absent = run_field_suite(model, tokenizer, str(tmp_path / "data"),
+                                      EvalOptions(resize="16x16", crop=16, max_length=16))
+    assert sorted(results) == ["field-cholec80-phase", "field-cholec80-tool", "field-grasp-phase", "field-grasp-step",
+                               "field-grasp-tool"]
+    assert len(absent) == 5 and "cholect50" in absent and "field-sarrarp50-action" in absent
+    paths = write_field_tables(tmp_path / "out", "tiny", results, absent)
+    md = open(paths["markdown"]).read()
+    m = results["field-cholec80-phase"].metrics
+    assert f"{m['video_accuracy']:.2f} / {m['video_f1_all']:.2f}" in md
+    assert "cell = video_accuracy / video_f1_all" in md and "Absent (no data): field-autolaparo-phase" in md
+    assert "| PeskaVLP | SurgCLIP README" in md and "51.43 / 39.39" in md
+    import csv
+    rows = list(csv.reader(open(paths["csv"])))
+    assert len(rows[0]) == 2 + len(COLUMNS) == 12 and rows[1][:2] == ["tiny", "this run"] and rows[1][3] == "absent"
+    assert rows[2][0] == "protocol" and rows[2][2].startswith("field-cholec80-phase: zero-shot argmax")
+
+
+def test_field_cells_of_the_triplet_and_single_label_columns():
+    from types import SimpleNamespace
+
+    from surgvlp_fast.evaluation.field_suite import _tag, cell
+
+    triplets = SimpleNamespace(metrics={"ivt": {"mAP": 4.494}, "absent_classes": "nan"})
+    assert cell("cholect50", triplets) == "4.49" and "absent from a video skipped" in _tag("cholect50", triplets, "video", "f1")
+    single = SimpleNamespace(metrics={"kind": "single", "protocol": "P", "video_accuracy": 50.0, "video_f1": 40.0,
+                                      "video_f1_all": 30.0, "pooled_accuracy": 55.0, "pooled_f1": 45.0,
+                                      "pooled_f1_all": 35.0})
+    assert cell("x", single) == "50.00 / 30.00" and cell("x", single, "pooled", "f1") == "55.00 / 45.00"
+    assert _tag("x", single, "pooled", "f1") == "x: P; cell = pooled_accuracy / pooled_f1"
+
+
+def test_cholect50_release_json_instances(tmp_path):
+    from interchange_fixtures import instance, write_cholect50
+
+    from surgvlp_fast.evaluation.downstream import cholect50
+
+    root = str(tmp_path / "t50")
+    write_cholect50(root, 6, {0: [instance(4, 1, 0, 4, 0), instance(1, 1, 1, 1, 0)],
+                              1: [instance(-1, -1, -1, -1, 2)], 3: []}, frames=4)
+    report = cholect50.convert(root, str(tmp_path / "out"))
+    read = {t: _read(report, t) for t in ("triplet", "instrument", "verb", "target", "phases")}
+    assert read["triplet"].videos[0].labels.tolist() == [[0, 1, 0, 0, 1, 0], [0] * 6, [0] * 6]   # frame 2 unlabelled
+    assert read["instrument"].videos[0].labels.tolist() == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]
+    assert read["verb"].videos[0].labels.tolist()[0] == [1, 1, 0, 0]
+    assert read["phases"].videos[0].labels.tolist() == [0, 2]                       # frames 0 and 1 carry a phase
+    assert read["triplet"].classes.names[4] == "tool1,verb0,target4"
+    assert read["triplet"].classes.prompts[4] == "tool1 verb0 target4"
+    assert report.skipped == {"frames without a label": 1}
+    hostile = [({0: [instance(6, 1, 0, 4, 0)]}, r"annotations\['0'\]\[0\]: unknown triplet id 6"),
+               ({0: [instance(4, 1, 0, 4, 0), instance(1, 1, 1, 1, 1)]}, r"instances disagree on the phase \(\[0, 1\]\)"),
+               ({0: [[1, 2, 3]]}, r"an instance has 15 values"),
+               ({9: [instance(4, 1, 0, 4, 0)]}, r"annotations\['9'\]: frame past the last frame \(4 frames")]
+    for case, (annotations, error) in enumerate(hostile):
+        bad = str(tmp_path / f"bad{case}")
+        write_cholect50(bad, 6, annotations, frames=4)
+        with pytest.raises(DataFormatError, match=error):
+            cholect50.convert(bad, str(tmp_path / "out"))
+
+
+def test_autolaparo_camma_csvs_to_interchange(tmp_path):
+    from surgvlp_fast.evaluation.downstream import autolaparo
+
+    from interchange_fixtures import write_frame
+
+    base = tmp_path / "data" / "downstream_datasets" / "autolaparo"
+    (base / "csvs").mkdir(parents=True)
+    (base / "csvs" / "15.csv").write_text("path,label\n15_1.png,1\n15_2.png,3\n15_3.png,7\n")
+    for k in (1, 2, 3):
+        write_frame(str(base / "frames" / f"15_{k}.png"), k)
+    report = autolaparo.convert(str(tmp_path / "data"), str(tmp_path / "out"))
+    read = _read(report, "phases")
+    assert read.videos[0].video_id == "15" and read.videos[0].labels.tolist() == [0, 2, 6]
+    assert [os.path.basename(f) for f in read.videos[0].frames.files] == ["15_1.png", "15_2.png", "15_3.png"]
+    assert len(read.classes.prompts) == 7
+
+
+def test_heichole_phase_and_instrument_csvs(tmp_path):
+    from interchange_fixtures import write_frame
+
+    from surgvlp_fast.evaluation.downstream import heichole
+
+    root = tmp_path / "hei"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text(
+        "".join(f"{i},{0 if i < 40 else 3}\n" for i in range(75)))
+    (root / "Annotations" / "Hei-Chole2_Annotation_Instrument.csv").write_text(
+        "".join(f"{i},{int(i >= 25)},0,0,0,0,0,{int(i >= 50)}\n" for i in range(75)))
+    for k in (1, 2, 3):
+        write_frame(str(root / "frames" / f"Hei-Chole2_{k}.png"), k)
+    report = heichole.convert(str(root), str(tmp_path / "out"))
+    assert _read(report, "phases").videos[0].labels.tolist() == [0, 0, 3]          # rows 0, 25, 50
+    assert _read(report, "tools").videos[0].labels.tolist() == [[0] * 7, [1] + [0] * 6, [1] + [0] * 5 + [1]]
+    (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text("0,0\n25,7\n")
+    with pytest.raises(DataFormatError, match=r"Phase\.csv, row 2: unknown phase id 7"):
+        heichole.convert(str(root), str(tmp_path / "out"))
+    (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text("0,0,1\n")
+    with pytest.raises(DataFormatError, match=r"row 1: expected frame \+ 1 value\(s\), got 3 fields"):
+        heichole.convert(str(root), str(tmp_path / "out"))
