@@ -34,7 +34,8 @@ METRICS = [Metric("frames_per_s", "frames_per_s", "frames/s", ".2f"), Metric("se
 
 def make_video(path: str, seconds: int, size: str) -> str:
     if not os.path.exists(path):
-        subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
+        source = f"testsrc2=size={size}:rate=25:duration={seconds}"
+        subprocess.run(["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", source,
                         "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-g", "250", path], check=True)
     return path
 

@@ -13,6 +13,7 @@ FALLBACK = (
     "tests/video/test_readers.py", "tests/video/test_bad_input.py", "tests/video/test_index_cache.py",
     "tests/video/test_native.py", "tests/training/test_host_syncs.py", "tests/test_doctor.py",
     "tests/training/test_cli.py::test_train_one_process",
+    "tests/inference/test_predict.py", "tests/inference/test_index.py",
 )
 # Tests that compare the floating-point results of two implementations (kernels, layouts, processes):
 # CI runs them again under ATEN_CPU_CAPABILITY=default (other SIMD kernels and reduction orders).

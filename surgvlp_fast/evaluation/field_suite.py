@@ -2,7 +2,7 @@
 Markdown and CSV with each cell's protocol, beside the published numbers of the released models.
 
 A column is a field protocol (registry.FIELD_PROTOCOLS) on `<data_root>/field/<set>.json`, or the
-CholecT50 triplet protocol on its usual folder. Columns whose data is absent are listed, never failed.
+CholecT50 triplet protocol on its usual folder (else `field-cholect50-triplet` on `field/cholect50.json`). Columns whose data is absent are listed, never failed.
 """
 from __future__ import annotations
 
@@ -62,7 +62,11 @@ def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions = Eva
     """({protocol: result} for every column whose data is present, [the absent columns' protocols])."""
     results, absent = {}, []
     for _, protocol in COLUMNS:
-        if column_present(protocol, data_root):
+        if protocol == "cholect50" and not column_present(protocol, data_root) and column_present(
+                "field-cholect50-triplet", data_root):
+            results[protocol] = evaluate("field-cholect50-triplet", model, tokenizer, data_root, options, device,
+                                         distributed)
+        elif column_present(protocol, data_root):
             results[protocol] = evaluate(protocol, model, tokenizer, data_root, options, device, distributed)
         else:
             absent.append(protocol)
@@ -72,7 +76,7 @@ def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions = Eva
 def cell(protocol: str, result, averaging: str = "video", f1: str = "f1_all") -> str:
     """A table cell: "Acc / F1" (single-label; `averaging` video|pooled, `f1` f1|f1_all) or the mAP."""
     m = result.metrics
-    if protocol == "cholect50":
+    if protocol == "cholect50" and "ivt" in m:
         return f"{m['ivt']['mAP']:.2f}"
     if m.get("kind") == "multi":
         return f"{m['mAP']:.2f}"
@@ -88,7 +92,7 @@ def field_rows(model_name: str, results: Mapping, averaging: str = "video", f1: 
 
 def _tag(protocol: str, result, averaging: str, f1: str) -> str:
     m = result.metrics
-    if protocol == "cholect50":
+    if protocol == "cholect50" and "ivt" in m:
         return (f"cholect50: ivtmetrics video-wise mAP of the 100 ivt triplets, a class absent from a video "
                 f"{'skipped' if m.get('absent_classes') == 'nan' else 'scoring 0'} (the cholect50 protocol)")
     chosen = f"; cell = {averaging}_accuracy / {averaging}_{f1}" if m.get("kind") == "single" else ""

@@ -27,8 +27,8 @@ class EvalOptions:
     frame_offset: int = -1       # -1 = the dataset's (Cholec80 +1, AutoLaparo 0); 1 = the reference's
     absent_ap: str = "nan"       # CholecT50: a class absent from a video is skipped ("nan") or scores 0 ("zero")
     amp: str = "none"            # none | bf16 | fp16: autocast for the image encoder
-    cache_dir: str = ""          # linear probe: feature cache folder ("" = no cache)
-    model_key: str = ""          # linear probe: names the model's features in the cache ("" = its weights' hash)
+    cache_dir: str = ""          # linear probe and field protocols: feature cache folder ("" = no cache)
+    model_key: str = ""          # cache_dir: names the model's features in the cache ("" = its weights' hash)
     probe_lr: float = ProbeOptions.lr                   # linear probe defaults: reference §6.3
     probe_weight_decay: float = ProbeOptions.weight_decay
     probe_momentum: float = ProbeOptions.momentum

@@ -173,6 +173,7 @@ class FieldProtocol(Protocol):
     the JSON's `description`s, or `options.prompts` (one line per class, ' | ' between prompts)."""
 
     task: str = "phases"
+    video_wise_ap: bool = False   # multi-label AP per video as ivtmetrics (triplets), else pooled over frames
     kind: ClassVar[str] = "field"
 
     def files(self, data_root: str) -> tuple[str, str]:
@@ -196,7 +197,12 @@ class FieldProtocol(Protocol):
         else:
             prompts, source = [[p] for p in data.classes.prompts], "the interchange JSON's descriptions"
         tag = protocol_tag(data.classes.kind, source, f"resize {options.resize} + centre crop {options.crop}",
-                           options.smooth_window)
+                           options.smooth_window, self.video_wise_ap)
+        cache = (FeatureCache(options.cache_dir, options.model_key or weights_fingerprint(model))
+                 if options.cache_dir else None)
         return zero_shot_field(model, tokenizer, data, prompts, protocol=tag, name=self.name,
                                smooth_window=options.smooth_window, max_length=self.text_length(options),
-                               distributed=distributed, **encoding_options(options, device))
+                               distributed=distributed, cache=cache,
+                               cache_key=f"field-{self.dataset}-{self.task}-{options.resize}-{options.crop}",
+                               video_wise=self.video_wise_ap,
+                               **encoding_options(options, device))

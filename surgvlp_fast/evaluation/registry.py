@@ -22,6 +22,8 @@ FIELD_PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
           ("strasbypass70", "phase", "phases"), ("bernbypass70", "phase", "phases"), ("grasp", "phase", "phases"),
           ("grasp", "step", "steps"), ("grasp", "tool", "tools"), ("sarrarp50", "action", "actions"),
           ("heichole", "phase", "phases"), ("heichole", "tool", "tools"))),
+    FieldProtocol("field-cholect50-triplet", "cholect50", 77, task="triplet", video_wise_ap=True,
+                  notes="zero-shot ivt triplets, ivtmetrics video-wise mAP, interchange format"),
 )}
 
 

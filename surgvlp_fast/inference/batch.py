@@ -89,8 +89,11 @@ def predict_videos(model, tokenizer, videos: Sequence[str], classes, out_dir, *,
         files = outputs_of(out_dir, name)
         if not overwrite and all(f.exists() for f in files):
             previous = json.loads(files[1].read_text())
-            if previous.get("classes") != list(classes.classes.names):
-                report.failed[video] = (f"{video}: {files[1]} holds a prediction for other classes "
+            wanted = {"classes": list(classes.classes.names), "fps": float(options.get("fps", 1.0)),
+                      "smooth_seconds": float(options.get("smooth", 0.0))}
+            differ = [k for k, v in wanted.items() if previous.get(k) != v]
+            if differ:
+                report.failed[video] = (f"{video}: {files[1]} holds a prediction with other {', '.join(differ)} "
                                         f"(--overwrite to replace it, or another --out)")
                 echo(f"[{number}/{len(videos)}] failed: {report.failed[video]}")
                 continue

@@ -38,7 +38,8 @@ def add_arguments(parser):
     command = parser.prog.split()[-1]
     if command == "predict":
         parser.add_argument("checkpoint", help="our checkpoint or a released SurgVLP/HecVL/PeskaVLP .zip or .pth")
-        parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (any FFmpeg reads) or folders of them")
+        parser.add_argument("videos", nargs="+", metavar="VIDEO",
+                            help="video files (any FFmpeg reads) or folders of them")
         parser.add_argument("--classes", required=True, help="cholec80 | autolaparo | a file: one class per line, "
                             "'Name: prompt | prompt'")
         parser.add_argument("--out", required=True, help="folder for <video>.csv, .json, .png and summary.csv")
@@ -101,7 +102,8 @@ def frame_options(args, recorded=None) -> dict:
     given = {k: getattr(args, k) for k in FRAME_DEFAULTS if getattr(args, k) is not None}
     if "resize" in given:
         given["resize"] = parse_size(given["resize"])
-    base = asdict(recorded) if recorded is not None else {**FRAME_DEFAULTS, "resize": parse_size(FRAME_DEFAULTS["resize"])}
+    defaults = {**FRAME_DEFAULTS, "resize": parse_size(FRAME_DEFAULTS["resize"])}
+    base = asdict(recorded) if recorded is not None else defaults
     for key, value in given.items():
         if recorded is not None and value != base[key]:
             raise ValueError(f"--{key} {getattr(args, key)}: the index was built with {key} {base[key]} "
@@ -240,7 +242,11 @@ def run_search(args) -> int:
     else:
         from surgvlp_fast.evaluation.reports import format_table
 
-        rows = [[i + 1, os.path.basename(m.video), f"{m.start:.0f}", f"{m.end:.0f}", f"{m.score:.4f}"]
+        def shown(path):   # relative to here when below here
+            relative = os.path.relpath(path)
+            return path if relative.startswith("..") else relative
+
+        rows = [[i + 1, shown(m.video), f"{m.start:.0f}", f"{m.end:.0f}", f"{m.score:.4f}"]
                 for i, m in enumerate(moments)]
         print(format_table(["#", "video", "start s", "end s", "score"], rows, title=f"search: {args.text}"))
     if args.thumbnails:

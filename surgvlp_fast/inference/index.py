@@ -71,7 +71,8 @@ class Index:
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{path}: exists and is not an empty folder")
-        meta = {"format": FORMAT, "fingerprint": weights_fingerprint(model), "checkpoint": checkpoint, "dim": None,
+        meta = {"format": FORMAT, "fingerprint": weights_fingerprint(model),
+                "checkpoint": os.path.abspath(checkpoint) if checkpoint else "", "dim": None,
                 "settings": dataclasses.asdict(settings), "rows": 0, "videos": []}
         path.mkdir(parents=True, exist_ok=True)
         for name in FILES.values():
@@ -110,7 +111,8 @@ class Index:
                 path = os.path.abspath(video)
                 if path in known:
                     stat = os.stat(path) if os.path.exists(path) else None
-                    if stat is not None and (stat.st_size, int(stat.st_mtime)) != (known[path]["size"], known[path]["mtime"]):
+                    recorded = (known[path]["size"], known[path]["mtime"])
+                    if stat is not None and (stat.st_size, int(stat.st_mtime)) != recorded:
                         echo(f"{video}: changed since it was indexed; its old embeddings are kept (build a new index "
                              f"to index the new content)")
                     report["skipped"].append(video)
@@ -166,7 +168,8 @@ class Index:
             shape = (0, self.meta["dim"] or 0) if key == "embeddings" else (0,)
             return np.zeros(shape, DTYPES[key])
         shape = (self.rows, self.meta["dim"]) if key == "embeddings" else (self.rows,)
-        return np.memmap(self.path / FILES[key], dtype=DTYPES[key], mode="c", shape=shape)   # copy-on-write: torch wants writable arrays; nothing is written
+        # copy-on-write ("c"): torch wants writable arrays; nothing is ever written
+        return np.memmap(self.path / FILES[key], dtype=DTYPES[key], mode="c", shape=shape)
 
     def query_embedding(self, model, tokenizer, text: str, max_length: int | None = None) -> torch.Tensor:
         """(d,) float32 unit vector of a text; prompts separated by " | " are averaged."""
@@ -196,7 +199,8 @@ class Index:
         if len(embeddings) == 0:
             return []
         if query.shape != (embeddings.shape[1],):
-            raise IndexMismatchError(f"{self.path}: a query of shape {tuple(query.shape)} for {embeddings.shape[1]}-d rows")
+            raise IndexMismatchError(f"{self.path}: a query of shape {tuple(query.shape)} "
+                                     f"for {embeddings.shape[1]}-d rows")
         scores = approximate_scores(embeddings, query.float())
         videos, times = self.column("videos"), self.column("times")
         names = [v["path"] for v in self.meta["videos"]]

@@ -21,12 +21,23 @@ def _clock(seconds: float) -> str:
 
 
 def thumbnail(moment: Moment) -> np.ndarray | None:
-    """(H, W, 3) uint8 frame at the moment's best second, None when its video cannot be read now."""
+    """(h, w, 3) uint8 frame at the moment's best second fitted in TILE, None when its video cannot be read now."""
     try:
         with open_video(moment.video) as reader:
-            return reader.frames_at([moment.best], size=TILE, layout="THWC")[0].numpy()
+            frame = reader.frames_at([moment.best], layout="THWC")[0]
     except (VideoError, OSError):
         return None
+    return fit_in_tile(frame.numpy())
+
+
+def fit_in_tile(frame: np.ndarray) -> np.ndarray:
+    """The frame resized to fit TILE, its aspect kept."""
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    scale = min(TILE[0] / h, TILE[1] / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
 
 
 def contact_sheet(path, moments: Sequence[Moment], query: str = "", columns: int = 4) -> Path:
@@ -47,7 +58,7 @@ def contact_sheet(path, moments: Sequence[Moment], query: str = "", columns: int
             draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(160, 160, 160))
             draw.text((x + 8, y + h // 2), "video not readable", fill="black")
         else:
-            sheet.paste(Image.fromarray(frame), (x, y))
+            sheet.paste(Image.fromarray(frame), (x + (w - frame.shape[1]) // 2, y + (h - frame.shape[0]) // 2))
         draw.text((x + 4, y + h + 2), f"{i + 1}. {os.path.basename(moment.video)}"[:48], fill="black")
         draw.text((x + 4, y + h + 17), f"{_clock(moment.start)}-{_clock(moment.end)}  score {moment.score:.3f}",
                   fill="black")

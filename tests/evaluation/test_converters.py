@@ -344,3 +344,57 @@ def test_heichole_phase_and_instrument_csvs(tmp_path):
     (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text("0,0,1\n")
     with pytest.raises(DataFormatError, match=r"row 1: expected frame \+ 1 value\(s\), got 3 fields"):
         heichole.convert(str(root), str(tmp_path / "out"))
+
+
+def test_field_protocol_equals_the_phase_protocol_on_the_synthetic_world(world, tmp_path):
+    """The world's Cholec80 CSV layout exported to the interchange format: the field protocol's
+    per-video numbers are the `cholec80` protocol's (same frames, prompts and preprocessing)."""
+    import torch
+
+    from surgvlp_fast.evaluation import EvalOptions, evaluate
+    from surgvlp_fast.evaluation.downstream.registry import get_converter
+    from surgvlp_fast.models import build_model, load_tokenizer
+    from surgvlp_fast.training.config import load_config
+
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
+    cfg = load_config(config, [f"data.root={world}", f"model.text.tokenizer={world}/tokenizer"])
+    tokenizer = load_tokenizer(f"{world}/tokenizer")
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tokenizer)
+    report = get_converter("cholec80-csv").convert(world, str(tmp_path / "data" / "field"), videos=[49, 50])
+    assert report.frames == 25 + 28 and report.skipped == {}
+    small = dict(resize="64x64", crop=64, batch_size=16, max_length=32)
+    field = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), EvalOptions(**small)).metrics
+    camma = evaluate("cholec80", model, tokenizer, world, EvalOptions(videos="49-50", **small)).metrics
+    assert field["frames"] == camma["frames"] == 53
+    assert field["video_accuracy"] == pytest.approx(camma["accuracy"])
+    assert field["video_f1"] == pytest.approx(camma["f1"])
+
+
+def test_cholect50_column_from_the_interchange_file_is_video_wise(tmp_path, tokenizer):
+    import numpy as np
+    from eval_fakes import LinearEncoder
+    from interchange_fixtures import instance, write_cholect50
+
+    from surgvlp_fast.evaluation import EvalOptions
+    from surgvlp_fast.evaluation.downstream import cholect50
+    from surgvlp_fast.evaluation.field_suite import run_field_suite, write_field_tables
+    from surgvlp_fast.evaluation.metrics import pooled_map, video_wise_ap
+
+    root = str(tmp_path / "t50")
+    write_cholect50(root, 6, {0: [instance(4, 1, 0, 4, 0)], 1: [instance(1, 1, 1, 1, 0)], 2: [instance(4, 1, 0, 4, 1)]},
+                    frames=3)
+    write_cholect50(root, 8, {0: [instance(1, 1, 1, 1, 0)], 1: [instance(2, 2, 2, 2, 0)], 2: []}, frames=3)
+    cholect50.convert(root, str(tmp_path / "data" / "field"))
+    model = LinearEncoder(len(tokenizer.get_vocab()))
+    results, absent = run_field_suite(model, tokenizer, str(tmp_path / "data"),
+                                      EvalOptions(resize="16x16", crop=16, max_length=16))
+    assert list(results) == ["cholect50"] and "cholect50" not in absent
+    m, per_video = results["cholect50"].metrics, results["cholect50"].per_video
+    assert m["mAP"] == pytest.approx(100 * video_wise_ap(list(per_video.values()))["mAP"])
+    pooled = pooled_map(np.concatenate([t for t, _ in per_video.values()]),
+                        np.concatenate([s for _, s in per_video.values()]))["mAP"]
+    assert m["mAP"] != pytest.approx(pooled)                 # the two averagings differ here: the tag says which
+    assert "ivtmetrics video-wise AP" in m["protocol"]
+    md = open(write_field_tables(tmp_path / "out", "tiny", results, absent)["markdown"]).read()
+    assert f"| {m['mAP']:.2f} |" in md and "cholect50: zero-shot multi-label: ivtmetrics video-wise AP" in md

@@ -275,3 +275,27 @@ def test_field_protocol_on_a_converted_set(tmp_path, tokenizer):
         evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), EvalOptions(videos="1"))
     with pytest.raises(DataFormatError, match="grasp.json: file not found"):
         evaluate("field-grasp-phase", model, tokenizer, str(tmp_path / "data"), options)
+
+
+def test_field_protocol_caches_frame_features_per_checkpoint_and_set(tmp_path, tokenizer):
+    import torch
+    from eval_fakes import LinearEncoder
+    from interchange_fixtures import write_cholec80
+
+    from surgvlp_fast.evaluation import EvalOptions, evaluate
+    from surgvlp_fast.evaluation.downstream import cholec80
+
+    write_cholec80(str(tmp_path / "native"), 1, ["Preparation"] * 60 + ["ClippingCutting"] * 40, None, frames=4)
+    cholec80.convert(str(tmp_path / "native"), str(tmp_path / "data" / "field"))
+    model = LinearEncoder(len(tokenizer.get_vocab()))
+    options = EvalOptions(resize="16x16", crop=16, max_length=16, cache_dir=str(tmp_path / "cache"), model_key="ckpt")
+    first = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), options)
+    cached = list((tmp_path / "cache" / "ckpt" / "field-cholec80-phases-16x16-16").glob("video01-*.pt"))
+    assert len(cached) == 1 and torch.load(cached[0]).shape[0] == 4
+    with torch.no_grad():
+        model.frame_proj.mul_(-1.0)                         # other frame weights, same model key: the cache answers
+    again = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), options)
+    assert again.per_video["video01"][1].tolist() == first.per_video["video01"][1].tolist()
+    fresh = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"),
+                     EvalOptions(resize="16x16", crop=16, max_length=16))
+    assert fresh.per_video["video01"][1].tolist() != first.per_video["video01"][1].tolist()

@@ -196,3 +196,20 @@ def test_hostile_inputs(checkpoint, library, held_out, videos, tmp_path, capsys)
     (out / "index.json").write_text("{")
     assert main(["search", str(out), "x"]) == 1
     assert "unreadable index" in capsys.readouterr().err
+
+
+def test_contact_sheet_survives_a_video_gone_since_indexing(held_out, tmp_path):
+    from PIL import Image
+
+    from surgvlp_fast.inference.moments import Moment
+    from surgvlp_fast.inference.sheet import TILE, contact_sheet
+
+    moments = [Moment(held_out[49], 3.0, 6.0, 0.5, 4.0), Moment(str(tmp_path / "gone.mp4"), 0.0, 1.0, 0.4, 0.0)]
+    path = contact_sheet(tmp_path / "sheet.png", moments, "a query", columns=2)
+    with Image.open(path) as sheet:
+        pixels = np.asarray(sheet.convert("RGB"))
+    assert pixels.shape[1] == 2 * TILE[1]
+    tile = pixels[22:22 + TILE[0], TILE[1]:]   # the second tile: grey where the video cannot be read
+    assert (tile == 160).all(axis=2).mean() > 0.9
+    first = pixels[22:22 + TILE[0], :TILE[1]]
+    assert first.std() > 10   # a frame, not a blank

@@ -133,7 +133,9 @@ def test_skips_existing_outputs_unless_overwrite_and_shards(checkpoint, held_out
     assert "2 predicted, 0 skipped" in capsys.readouterr().out
     # outputs of another class set are not silently kept nor replaced
     assert main([*args[:4], "--classes", "autolaparo", *args[6:]]) == 1
-    assert "prediction for other classes" in capsys.readouterr().err
+    assert "prediction with other classes" in capsys.readouterr().err
+    assert main([*args, "--smooth", "5"]) == 1
+    assert "prediction with other smooth_seconds" in capsys.readouterr().err
     assert parse_shard("0/1") == (0, 1)
     for bad in ("2/2", "x", "1/0"):
         with pytest.raises(ValueError, match="shard"):
@@ -188,3 +190,46 @@ def test_bad_arguments_are_one_line_before_loading(checkpoint, held_out, tmp_pat
 def test_predict_needs_a_tokenizer_for_prompts(checkpoint, held_out):
     with pytest.raises(ValueError, match="tokenizer"):
         surgvlp_fast.predict(checkpoint[1], held_out[49], "cholec80")
+
+
+def test_torchrun_ranks_split_the_videos(checkpoint, held_out, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "out"
+    assert main(["predict", checkpoint[0], *held_out.values(), "--classes", "cholec80", "--out", str(out),
+                 "--no-progress", "--device", "cpu", *FRAME_OPTIONS]) == 0
+    assert sorted(os.listdir(out)) == ["summary-shard0of2.csv", "video49.csv", "video49.json", "video49.png"]
+
+
+def test_frames_are_read_one_batch_at_a_time(checkpoint, held_out, monkeypatch):
+    """Memory is bounded by the batch: no read asks for more than --batch-size frames."""
+    from surgvlp_fast.video import reader
+
+    requests = []
+    original = reader.VideoReader.frames_at   # every CPU reader's (the native one's too, on the CPU)
+
+    def spy(self, timestamps, *args, **kwargs):
+        requests.append(len(timestamps))
+        return original(self, timestamps, *args, **kwargs)
+
+    monkeypatch.setattr(reader.VideoReader, "frames_at", spy)
+    _, model, tokenizer = checkpoint
+    timeline = surgvlp_fast.predict(model, held_out[50], "cholec80", tokenizer=tokenizer, resize=(64, 64), crop=64,
+                                    batch_size=6)
+    assert len(timeline.labels) == 28 and sorted(requests, reverse=True)[:2] == [6, 6] and sum(requests) == 28
+
+
+def test_the_command_in_its_own_process(checkpoint, held_out, tmp_path):
+    """The console command as a user runs it: progress on stderr, the table on stdout, exit 1 naming the failure."""
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    run = subprocess.run([sys.executable, "-m", "surgvlp_fast.cli", "predict", checkpoint[0], held_out[49],
+                          str(tmp_path / "empty.mp4"), "--classes", "cholec80", "--out", str(tmp_path / "out"),
+                          *FRAME_OPTIONS], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": root}, cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "1 predicted, 0 skipped, 1 failed" in run.stdout and "Timelines in" in run.stdout
+    assert "Traceback" not in run.stderr and f"{tmp_path / 'empty.mp4'}: is empty" in run.stderr
+    assert "frame/s" in run.stderr   # the progress bar: frames per second and time left

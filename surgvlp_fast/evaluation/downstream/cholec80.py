@@ -16,7 +16,7 @@ from collections import Counter
 from ... import resources
 from ...errors import DataFormatError
 from . import PhaseSet
-from .convert import Categories, ConvertedVideo, LabelTail, frame_files, write_interchange
+from .convert import Categories, ConvertedVideo, LabelTail, convert_phase_set, frame_files, write_interchange
 
 CHOLEC80 = PhaseSet(folder="cholec80", csv_name="video{:02d}.csv", frame_index_offset=1)
 read_video, available_videos = CHOLEC80.read_video, CHOLEC80.available_videos
@@ -113,3 +113,11 @@ def convert(root: str, out_dir: str, videos=None, prompts: dict | None = None, t
     return write_interchange(out_dir, "cholec80", converted, tasks, root,
                              info={"fps": 1, "source": "Cholec80 native release (25 fps phases, 1 fps tools)"},
                              skipped=Counter({k: v for k, v in skipped.items() if v}))
+
+
+def convert_csvs(root: str, out_dir: str, videos=None, prompts: dict | None = None):
+    """The CAMMA layout (`csvs/videoNN.csv` + `frames/`, what the `cholec80` protocol reads) ->
+    `<out>/cholec80.json` (task `phases`, the packaged manual prompts unless `prompts["phases"]`)."""
+    categories = Categories.from_names(resources.phase_names("cholec80"),
+                                       (prompts or {}).get("phases") or resources.class_prompts("cholec80"))
+    return convert_phase_set(CHOLEC80, "cholec80", root, out_dir, categories, videos)

@@ -59,6 +59,8 @@ class Converter:
 CONVERTERS: dict[str, Converter] = {c.name: c for c in (
     Converter("cholec80", cholec80.convert, ("videos", "tail_tolerance"),
               "phase_annotations/videoNN-phase.txt, tool_annotations/videoNN-tool.txt, frames/videoNN_K.png"),
+    Converter("cholec80-csv", cholec80.convert_csvs, ("videos",),
+              "CAMMA layout: [downstream_datasets/cholec80/]csvs/videoNN.csv (path,label) + frames/videoNN_K.png"),
     Converter("autolaparo", autolaparo.convert, ("videos",),
               "CAMMA layout: [downstream_datasets/autolaparo/]csvs/NN.csv (path,label) + frames/NN_K.png"),
     Converter("strasbypass70", functools.partial(multibypass140.convert, name="strasbypass70"),

@@ -6,10 +6,10 @@ import http.client
 import json
 import os
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -123,11 +123,21 @@ class AnswerCache:
     def put(self, key: str, model: str, request: Request, answer: str):
         path = self._path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{threading.get_ident()}.tmp"
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"     # unique across the threads, processes and hosts of shards
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"model": model, "task": request.task, "input": request.input,
                        "messages": request.messages, "answer": answer}, f)
         os.replace(tmp, path)
+
+    def remove_leftovers(self) -> int:
+        """Remove the temporary files of writers that were killed; only while no other run writes here."""
+        removed = 0
+        for folder, _, names in os.walk(self.folder):
+            for name in names:
+                if name.endswith(".tmp"):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+        return removed
 
 
 def fetch_answers(requests: list[Request], client: ChatClient, cache: AnswerCache, parse, concurrency: int = 4,

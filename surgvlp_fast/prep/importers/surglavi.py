@@ -14,7 +14,8 @@ import sys
 from collections import Counter, defaultdict
 
 from .surglavi_db import LEVELS, DatabaseError, read_database
-from .surglavi_layout import build_lectures, lecture_id, text_files, video_rank
+from ..shards import add_shard_arguments, parse_merge, parse_shard, shard_of
+from .surglavi_layout import build_lectures, lecture_id, text_files
 from .surglavi_shards import ShardError, load_states, merge, probed_durations, save_state, write_text
 
 TEXT_FOLDERS = ("aws_narration_texts", "whisper_narration_texts", "keystep_texts", "abstract_texts")
@@ -37,10 +38,7 @@ def add_arguments(parser):
     parser.add_argument("--text", choices=("enhanced", "raw", "both"), default="both",
                         help="caption (LLM-enhanced), raw_narration (ASR), or both as the two views (default)")
     parser.add_argument("--val-fraction", type=float, default=0.05, help="videos held out as val (default 0.05)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--shard", metavar="I/N", help="import only the videos of part I of N (0 <= I < N); "
-                                                       "then run --merge N")
-    group.add_argument("--merge", metavar="N", type=int, help="combine the N shards: splits, lists, summary")
+    add_shard_arguments(parser, merge_help="combine the N shards: splits, lists, summary")
 
 
 def parse_levels(text: str) -> tuple:
@@ -48,18 +46,6 @@ def parse_levels(text: str) -> tuple:
     if not levels or any(x not in LEVELS.values() for x in levels):
         raise ValueError(f"--levels takes task, step, phase (comma-separated); got {text!r}")
     return tuple(level for level in LEVELS.values() if level in levels)
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    if text is None:
-        return 0, 1
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard takes I/N, e.g. 0/8; got {text!r}") from None
-    if not 0 <= i < n:
-        raise ValueError(f"--shard I/N needs 0 <= I < N; got {text!r}")
-    return i, n
 
 
 def settings_of(args, levels) -> dict:
@@ -124,7 +110,7 @@ class ShardImport:
         for p in problems:
             self.malformed[p.table] += 1
             self.problem(str(p))
-        mine = {v for v, video in videos.items() if video_rank(video.name) % self.count == self.shard}
+        mine = {v for v, video in videos.items() if shard_of(video.name, self.count) == self.shard}
         by_video = defaultdict(list)
         for c in captions:
             if c.video_id in mine and self._keep(c):
@@ -231,12 +217,11 @@ def run(args) -> int:
         shard, count = parse_shard(args.shard)
         if not 0 <= args.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1); got {args.val_fraction}")
-        if args.merge is not None and args.merge < 1:
-            raise ValueError(f"--merge takes the number of shards (>= 1); got {args.merge}")
+        merge_count = parse_merge(args.merge)
         if not os.path.isfile(args.db):
             raise DatabaseError(f"{args.db}: no such file")
         settings = settings_of(args, levels)
-        if args.merge is None:
+        if merge_count is None:
             part = ShardImport(args, levels, shard, count)
             lectures = part.run()
             save_state(args.out_root, shard, count, settings, lectures, part.counters(), part.written,
@@ -246,7 +231,7 @@ def run(args) -> int:
                 c["imported"] = len({lec.source for lec in lectures})
                 print_summary(args, levels, c, f" (shard {shard}/{count}; run --merge {count} when all are done)")
                 return 0
-        count = args.merge or 1
+        count = merge_count or 1
         c = merge(args.out_root, load_states(args.out_root, count, settings), args.val_fraction)
         print_summary(args, levels, c, f" ({count} shards merged)" if count > 1 else "")
         return 0 if c["imported"] else 1

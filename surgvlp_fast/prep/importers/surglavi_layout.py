@@ -10,9 +10,10 @@
 `--text` picks the views: `both` = ASR anchor / enhanced candidates, keystep `text` enhanced and `step`
 ASR, abstract `text` enhanced and `original` ASR; `enhanced` or `raw` = that text everywhere.
 """
-import hashlib
 import re
 from dataclasses import dataclass, field
+
+from ..shards import video_rank
 
 # a source video name -> a lecture id: video_id_of() cuts file names at the first '.', so only these stay
 UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -21,11 +22,6 @@ PHASE_SUFFIX = "__phase"
 
 def lecture_id(name: str) -> str:
     return UNSAFE.sub("_", name)
-
-
-def video_rank(name: str) -> int:
-    """A video's place in the deterministic order that picks the validation videos and the shards."""
-    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big")
 
 
 @dataclass

@@ -1,76 +1,47 @@
 """The state one `import-surglavi --shard I/N` leaves for `--merge N`, and the merge itself.
 
-A shard writes the files of its own videos (a video's shard: `video_rank(name) % N`) and a record
+A shard writes the files of its own videos (a video's shard: prep/shards.py's `shard_of(name, N)`) and a record
 `OUT/.surglavi_shards/shard-I-of-N.json`: the import's settings, its lectures, its counters and its
 missing videos. The merge checks that all N records exist and were made with the same settings, then
 writes what depends on every video: the splits, `missing_videos.txt`, the manifest of written files
 (a rerun removes the files that are no longer written) and the summary. An unsharded import is shard
 0/1 followed by its merge, so N shards + merge give the same bytes as one run.
 """
-import json
 import os
 from collections import Counter
 
+from .. import shards
+from ..shards import ShardError, record_path  # noqa: F401  (ShardError: raised to the command)
 from .surglavi_layout import Lecture, assign_splits, pick_val
 
 STATE_DIR = ".surglavi_shards"
 MANIFEST = ".surglavi_import"    # the files the last import wrote
-
-
-class ShardError(Exception):
-    """A merge that cannot be made (a shard missing, or made with other settings)."""
+TMP_SUFFIX = ".surglavi-tmp"
 
 
 def write_text(path: str, text: str):
-    """Write whole through a fixed temporary name (a killed run's leftover is overwritten next time);
-    an identical file is left untouched."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.surglavi-tmp")
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            if f.read() == text:
-                if os.path.lexists(tmp):
-                    os.remove(tmp)
-                return
-    except FileNotFoundError:
-        pass
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """prep/shards.write_text with this importer's temporary names."""
+    shards.write_text(path, text, TMP_SUFFIX)
 
 
 def state_path(out: str, shard: int, count: int) -> str:
-    return os.path.join(out, STATE_DIR, f"shard-{shard}-of-{count}.json")
+    return record_path(os.path.join(out, STATE_DIR), shard, count)
 
 
 def probed_durations(out, shard, count) -> dict:
     """{video file: [size, mtime_ns, duration]} probed by this shard's last run (empty when none)."""
-    try:
-        return json.load(open(state_path(out, shard, count), encoding="utf-8")).get("durations", {})
-    except (FileNotFoundError, ValueError):
-        return {}
+    return shards.read_record(os.path.join(out, STATE_DIR), shard, count).get("durations", {})
 
 
 def save_state(out, shard, count, settings, lectures, counters, written, durations):
-    os.makedirs(os.path.join(out, STATE_DIR), exist_ok=True)
-    state = {"settings": settings, "counters": counters, "written": sorted(written), "durations": durations,
-             "lectures": [[lec.lecture_id, lec.source, bool(lec.narrations), bool(lec.keysteps),
-                           lec.abstract is not None] for lec in lectures]}
-    write_text(state_path(out, shard, count), json.dumps(state, indent=1, sort_keys=True) + "\n")
+    lectures = [[lec.lecture_id, lec.source, bool(lec.narrations), bool(lec.keysteps), lec.abstract is not None]
+                for lec in lectures]
+    shards.save_record(os.path.join(out, STATE_DIR), shard, count, settings, counters=counters,
+                       written=sorted(written), durations=durations, lectures=lectures)
 
 
 def load_states(out, count, settings) -> list:
-    states = []
-    for shard in range(count):
-        path = state_path(out, shard, count)
-        if not os.path.exists(path):
-            raise ShardError(f"{path}: missing: run import-surglavi --shard {shard}/{count} first")
-        state = json.load(open(path, encoding="utf-8"))
-        if state["settings"] != settings:
-            diff = sorted(k for k in settings if state["settings"].get(k) != settings[k])
-            raise ShardError(f"{path}: made with other settings ({', '.join(diff)}) than this merge")
-        states.append(state)
-    return states
+    return shards.load_records(os.path.join(out, STATE_DIR), count, settings, "import-surglavi")
 
 
 def merge(out, states, val_fraction) -> dict:

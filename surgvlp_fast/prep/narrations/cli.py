@@ -8,6 +8,7 @@ data/whisper_narration_texts; each video id gets OUT_DIR/{video_id}.csv (`start,
 """
 import argparse
 
+from ..shards import add_shard_arguments, parse_shard
 from .formats import FORMATS
 from .transcribe import ENGINES
 
@@ -47,6 +48,7 @@ def add_arguments(parser):
     tr.add_argument("--max-new-tokens", type=int, help="whisper: most tokens decoded per 30 s window (default 440)")
     tr.add_argument("--language", help="whisper engines: language code, e.g. en (default: detected)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_shard_arguments(tr)
     tr.add_argument("--debug", **debug)
 
 
@@ -62,7 +64,9 @@ def run(args) -> int:
         return 0
     from .transcribe import make_engine, transcribe_folder
 
+    shard = parse_shard(args.shard)
     engine = make_engine(args.engine, args.model, args.batch_size, args.device, args.language, args.max_new_tokens)
-    done = transcribe_folder(args.video_dir, args.out_dir, engine, progress=not args.no_progress)
-    print(f"{len(done['written'])} transcribed, {len(done['skipped'])} already there, in {args.out_dir}")
+    done = transcribe_folder(args.video_dir, args.out_dir, engine, progress=not args.no_progress, shard=shard)
+    part = f" (shard {args.shard})" if args.shard is not None else ""
+    print(f"{len(done['written'])} transcribed, {len(done['skipped'])} already there, in {args.out_dir}{part}")
     return 0

@@ -13,7 +13,8 @@ Audio comes from `surgvlp_fast.video.audio.read_audio` (FFmpeg through PyAV, 16 
   it is installed; one row per segment.
 
 `transcribe_folder` takes one video at a time with a progress bar and skips videos whose CSV is
-already written (CSVs are written whole, through a temporary file), so a stopped run resumes.
+already written (CSVs are written whole, through a temporary file that the next run replaces), so a
+stopped run resumes; `shard=(I, N)` takes the videos of one of N parts (prep/shards.py).
 """
 import io
 import os
@@ -21,6 +22,7 @@ import os
 import numpy as np
 
 from ...config import ConfigError
+from ..shards import shard_of
 from .formats import Sentence, write_narration_csv
 
 ENGINES = ("pocketsphinx", "whisper", "faster-whisper")
@@ -204,8 +206,9 @@ def list_videos(video_dir: str) -> list[str]:
                   and os.path.isfile(os.path.join(video_dir, n)))
 
 
-def transcribe_folder(video_dir: str, out_dir: str, engine, progress: bool = True) -> dict:
-    """Transcribe every video of `video_dir` into `out_dir/{video_id}.csv`, skipping those written.
+def transcribe_folder(video_dir: str, out_dir: str, engine, progress: bool = True, shard=(0, 1)) -> dict:
+    """Transcribe every video of `video_dir` (of the part `shard` = (I, N)) into `out_dir/{video_id}.csv`,
+    skipping those written.
 
     Returns {"written": [ids], "skipped": [ids]}."""
     from tqdm import tqdm
@@ -213,7 +216,7 @@ def transcribe_folder(video_dir: str, out_dir: str, engine, progress: bool = Tru
     from ...pretrain.text_sources import video_id_of
     from ...video.audio import read_audio
 
-    videos = list_videos(video_dir)
+    videos = [n for n in list_videos(video_dir) if shard_of(video_id_of(n), shard[1]) == shard[0]]
     os.makedirs(out_dir, exist_ok=True)
     done = {"written": [], "skipped": []}
     bar = tqdm(videos, desc=f"transcribing ({engine.name})", unit="video", disable=not progress)
