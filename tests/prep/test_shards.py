@@ -250,14 +250,15 @@ def test_sbatch_template_runs_a_shard_and_submits_the_merge(tiny_world, tmp_path
                           text=True)
     assert done.returncode == 0 and len((bin_dir / "sbatch.log").read_text().splitlines()) == 3
     # an array task (ids 1..3, as --array=1-3 numbers them) runs its shard for real
-    videos = [str(root / "videos" / f"{lec['video_id']}.mp4") for lec in info["lectures"][:3]]
-    task = {**env, "SLURM_JOB_ID": "7", "SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "3",
+    videos = [str(root / "videos" / f"{lec['video_id']}.mp4") for lec in info["lectures"]]
+    shard = shard_of(Path(videos[0]).stem, 3)
+    task = {**env, "SLURM_JOB_ID": "7", "SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": str(shard + 1),
             "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "3", "SLURM_ARRAY_TASK_COUNT": "3"}
     done = subprocess.run(["bash", script, "3", "extract-frames", *videos, "-o", str(tmp_path / "frames"),
                            "--fps", "0.25"], env=task, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "shard 2/3:" in done.stdout
-    expected = {Path(v).stem for v in videos if shard_of(Path(v).stem, 3) == 2}
+    assert f"shard {shard}/3:" in done.stdout
+    expected = {Path(v).stem for v in videos if shard_of(Path(v).stem, 3) == shard}
     assert {n.rsplit("_", 1)[0] for n in os.listdir(tmp_path / "frames") if n.endswith(".png")} == expected
     # an array of another size than N is refused
     done = subprocess.run(["bash", script, "4", "extract-frames", *videos, "-o", str(tmp_path / "f2")], env=task,
