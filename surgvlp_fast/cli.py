@@ -16,7 +16,7 @@ SUBCOMMANDS = {
     "doctor": ("surgvlp_fast.doctor", "report what was built and found (kernels, Triton, GPU, sampler, FFmpeg)"),
     "demo": ("surgvlp_fast.demo", "generate the synthetic world, pretrain, evaluate zero-shot, draw pictures"),
     "train": ("surgvlp_fast.training.cli", "pretrain SurgVLP / HecVL / PeskaVLP from a config"),
-    "eval": ("surgvlp_fast.evaluation.cli", "evaluate a checkpoint (zero-shot, retrieval, linear probe)"),
+    "eval": ("surgvlp_fast.evaluation.cli", "evaluate a checkpoint (zero-shot, retrieval, linear probe; --suite field: the field's ten-column table)"),
     "export": ("surgvlp_fast.export", "write a checkpoint as the official SurgVLP state dict (.pth and .safetensors)"),
     "make-synthetic": ("surgvlp_fast.synthetic.cli", "write a synthetic surgical world in the data layout"),
     "validate-data": ("surgvlp_fast.prep.validate_data", "check a data folder against the on-disk contract"),

@@ -19,7 +19,7 @@ FLOORS = {
     "video": 2, "models": 2, "losses": 2, "collectives": 2,
     "errors": 3,
     "pretrain": 4, "zeroshot": 4,
-    "evaluation": 5,
+    "evaluation": 5, "inference": 5,
     "training": 6,
     "hub": 7, "export": 7, "testing": 7, "doctor": 7, "synthetic": 7, "prep": 7,
     "demo": 8,

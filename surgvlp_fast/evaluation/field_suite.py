@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
+from ..errors import DataFormatError
+from .downstream.interchange import load_json, tasks_of
 from .downstream.registry import available_videos
 from .options import EvalOptions
 from .registry import FIELD_PROTOCOLS
-from .runner import evaluate
+from .runner import evaluate, failure_message
 
 # (column title, protocol)
 COLUMNS = [
@@ -46,30 +48,65 @@ PUBLISHED = [
 ]
 PUBLISHED_NOTE = ("SurgCLIP's evaluation (third-party reading): acc and macro-F1 per video (all classes, "
                   "zero_division=0) averaged over videos, tools per-class AP pooled over frames; CAMMA's "
-                  "(SurgVLP tests/zero_shot.py): per video, F1 over the classes present, averaged. Prompts differ "
+                  "(SurgVLP tests/zero_shot.py): per video, F1 over the classes present, averaged. Which CholecT50 "
+                  "component and split SurgCLIP's 'CholecT50 mAP' is (ivt or other) is unconfirmed. Prompts differ "
                   "between sources; compare only within one source.")
 
 
-def column_present(protocol: str, data_root: str) -> bool:
+def column_present(protocol: str, data_root: str, tasks_cache: dict | None = None) -> bool:
+    """The column's data is there: CholecT50's usual folder, or an interchange JSON and frame list whose JSON
+    defines the column's task (a Cholec80 file converted from phase CSVs has no tools). A JSON that cannot
+    be read counts as present, so that its run fails naming the file."""
     if protocol == "cholect50":
         return bool(available_videos(data_root, "cholect50"))
-    json_path, frame_list = FIELD_PROTOCOLS[protocol].files(data_root)
-    return os.path.isfile(json_path) and os.path.isfile(frame_list)
+    field_protocol = FIELD_PROTOCOLS[protocol]
+    json_path, frame_list = field_protocol.files(data_root)
+    if not (os.path.isfile(json_path) and os.path.isfile(frame_list)):
+        return False
+    cache = {} if tasks_cache is None else tasks_cache
+    if json_path not in cache:
+        try:
+            cache[json_path] = tasks_of(load_json(json_path))
+        except DataFormatError:
+            cache[json_path] = None
+    return cache[json_path] is None or field_protocol.task in cache[json_path]
 
 
-def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions = EvalOptions(), device="cpu",
-                    distributed: bool = False) -> tuple[dict, list[str]]:
-    """({protocol: result} for every column whose data is present, [the absent columns' protocols])."""
-    results, absent = {}, []
+def suite_protocols() -> list[str]:
+    """Every protocol the suite may run (the columns', and the CholecT50 column's interchange fallback)."""
+    return [p for _, p in COLUMNS] + ["field-cholect50-triplet"]
+
+
+def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions | Callable[[str], EvalOptions] = EvalOptions(),
+                    device="cpu", distributed: bool = False, failures: dict | None = None,
+                    echo: Callable[[str], None] | None = None,
+                    on_result: Callable[[dict], None] | None = None) -> tuple[dict, list[str]]:
+    """({column protocol: result} for every column whose data is present, [the absent columns' protocols]).
+    `options`: one EvalOptions for all, or `options(protocol name) -> EvalOptions`. With `failures` (a dict)
+    a column that raises is recorded there as {protocol: message} and the others still run (else it
+    raises); `on_result(results)` is called after each present column (e.g. to rewrite results.json)."""
+    options_of = options if callable(options) else (lambda name: options)
+    results, absent, tasks = {}, [], {}
     for _, protocol in COLUMNS:
+        name = protocol
         if protocol == "cholect50" and not column_present(protocol, data_root) and column_present(
-                "field-cholect50-triplet", data_root):
-            results[protocol] = evaluate("field-cholect50-triplet", model, tokenizer, data_root, options, device,
-                                         distributed)
-        elif column_present(protocol, data_root):
-            results[protocol] = evaluate(protocol, model, tokenizer, data_root, options, device, distributed)
-        else:
+                "field-cholect50-triplet", data_root, tasks):
+            name = "field-cholect50-triplet"
+        if not column_present(name, data_root, tasks):
             absent.append(protocol)
+            continue
+        if echo:
+            echo(f"[eval] {name} ...")
+        try:
+            results[protocol] = evaluate(name, model, tokenizer, data_root, options_of(name), device, distributed)
+        except Exception as err:   # noqa: BLE001 - recorded with the column's protocol when asked to
+            if failures is None:
+                raise
+            failures[protocol] = failure_message(err)
+            if echo:
+                echo(f"[eval] {name} FAILED: {failures[protocol]}")
+        if on_result:
+            on_result(results)
     return results, absent
 
 
@@ -83,9 +120,13 @@ def cell(protocol: str, result, averaging: str = "video", f1: str = "f1_all") ->
     return f"{m[f'{averaging}_accuracy']:.2f} / {m[f'{averaging}_{f1}']:.2f}"
 
 
-def field_rows(model_name: str, results: Mapping, averaging: str = "video", f1: str = "f1_all") -> list[list[str]]:
-    """This run's row, then one "protocol" row naming each cell's protocol tag."""
-    values = [cell(p, results[p], averaging, f1) if p in results else "absent" for _, p in COLUMNS]
+def field_rows(model_name: str, results: Mapping, averaging: str = "video", f1: str = "f1_all",
+               failures: Mapping | None = None) -> list[list[str]]:
+    """This run's row ("absent" or "failed" where no number), then one "protocol" row naming each cell's
+    protocol tag."""
+    failures = failures or {}
+    values = [cell(p, results[p], averaging, f1) if p in results else "failed" if p in failures else "absent"
+              for _, p in COLUMNS]
     tags = [_tag(p, results[p], averaging, f1) if p in results else "" for _, p in COLUMNS]
     return [[model_name, "this run"] + values, ["protocol", ""] + tags]
 
@@ -100,13 +141,14 @@ def _tag(protocol: str, result, averaging: str, f1: str) -> str:
 
 
 def write_field_tables(out_dir, model_name: str, results: Mapping, absent: list[str], averaging: str = "video",
-                       f1: str = "f1_all") -> dict[str, str]:
-    """`field_table.md` (this run, its protocols, the absent sets, then the published numbers with sources)
-    and `field_table.csv` / `field_published.csv`."""
+                       f1: str = "f1_all", failures: Mapping | None = None) -> dict[str, str]:
+    """`field_table.md` (this run, its protocols, the frames skipped per set, the absent and failed sets,
+    then the published numbers with sources) and `field_table.csv` / `field_published.csv`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     header = ["model", "source"] + [title for title, _ in COLUMNS]
-    ours = field_rows(model_name, results, averaging, f1)
+    failures = failures or {}
+    ours = field_rows(model_name, results, averaging, f1, failures)
     published = [[m, s] + cells for m, s, cells in PUBLISHED]
 
     def markdown(rows):
@@ -115,8 +157,14 @@ def write_field_tables(out_dir, model_name: str, results: Mapping, absent: list[
 
     text = ["# The field's zero-shot table", "", "## This run", ""] + markdown(ours[:1])
     text += ["", "Protocols:", ""] + [f"- {t}" for t in ours[1][2:] if t]
+    skipped = [f"- {p}: " + ", ".join(f"{k} {v}" for k, v in results[p].metrics["skipped"].items())
+               for _, p in COLUMNS if p in results and results[p].metrics.get("skipped")]
+    if skipped:
+        text += ["", "Frames not scored (per set, counted by the converter or the reader):", ""] + skipped
     if absent:
         text += ["", "Absent (no data): " + ", ".join(absent)]
+    if failures:
+        text += ["", "Failed: " + "; ".join(f"{p}: {m}" for p, m in failures.items())]
     text += ["", "## Published numbers", "", PUBLISHED_NOTE, ""] + markdown(published)
     paths = {"markdown": out_dir / "field_table.md", "csv": out_dir / "field_table.csv",
              "published_csv": out_dir / "field_published.csv"}

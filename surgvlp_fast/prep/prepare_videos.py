@@ -9,8 +9,8 @@ sums up the cache (duration, fps, frames, size per video). The readers and the d
 the cache exactly as they read the originals.
 
 Parallel (`--jobs`), resumable (finished outputs are skipped), atomic (a video is encoded and indexed
-in a hidden work folder `DST/.{video_id}.tmp/`, removed when the next run starts that video, and moved
-into place when complete). A source that is a symbolic link to another source of the same folder (the
+in a hidden work folder `DST/.{video_id}.tmp-XXXX/`, removed by the next run, and moved into place when
+complete). A source that is a symbolic link to another source of the same folder (the
 phase lectures of import-surglavi) gets a cache entry that links to that source's entry: it is not
 encoded again. `--shard I/N` does the videos of one of N parts (prep/shards.py; a link goes with its
 source) and records them in `DST/.prepare_videos_shards/`; `--merge N` then writes `videos.json`.
@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from surgvlp_fast.video.errors import VideoError
@@ -98,27 +99,30 @@ def write_sidecar(target: str):
     return index
 
 
-def _clear_work(dst: str, vid: str):
-    """Remove what a stopped run left of this video: its work folder (and older temporary names)."""
-    shutil.rmtree(os.path.join(dst, f".{vid}.tmp"), ignore_errors=True)
+def clear_leftovers(dst: str, vids: set):
+    """Remove what stopped runs left of the videos `vids`: work folders `.{video_id}.tmp-XXXX/`, link
+    and older temporary files `.{video_id}.*.tmp` (an encoder that outlived its run writes into a
+    deleted folder and cannot touch the next run's files)."""
     for name in os.listdir(dst):
-        if name.startswith(f".{vid}.") and name.endswith(".mp4.tmp"):
-            os.unlink(os.path.join(dst, name))
+        if name.startswith(".") and name[1:].split(".")[0] in vids and ".tmp" in name:
+            path = os.path.join(dst, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif name.endswith(".tmp"):
+                os.unlink(path)
 
 
 def prepare_one(source: str, dst: str, options: dict) -> tuple:
     """(video_id, status, detail): status is 'done', 'skipped' or 'failed'."""
     vid = video_id(source)
     target = os.path.join(dst, f"{vid}.mp4")
-    _clear_work(dst, vid)
     if os.path.exists(target):
         try:  # finished: only the sidecar may be missing (stopped between the two renames)
             load_index(target) if os.path.exists(sidecar_path(target)) else write_sidecar(target)
             return vid, "skipped", target
         except VideoError:
             os.unlink(target)  # not a complete video: encode again
-    work = os.path.join(dst, f".{vid}.tmp")
-    os.makedirs(work)
+    work = tempfile.mkdtemp(dir=dst, prefix=f".{vid}.tmp-")
     tmp = os.path.join(work, f"{vid}.mp4")
     try:
         done = subprocess.run(encode_command(source, tmp, **options), capture_output=True, text=True)
@@ -184,6 +188,7 @@ def prepare(sources: list, dst: str, options: dict, jobs: int, shard=(0, 1)) -> 
     aliases = link_sources(sources)
     mine = [s for s in sources if shard_of(video_id(aliases.get(s, s)), shard[1]) == shard[0]]
     encode = [s for s in mine if s not in aliases]
+    clear_leftovers(dst, {video_id(s) for s in mine})
     statuses, count = {}, 0
 
     def report(vid, status, detail):

@@ -75,11 +75,11 @@ def test_cholec80_hostile_inputs(tmp_path):
         cholec80.convert(root, str(tmp_path / "out"))
 
 
-def _bypass(root, video="BBP01", phases=None, frames=6):
+def _bypass(root, video="BBP01", phases=None, frames=6, steps=None):
     phases = phases if phases is not None else [
         (0, 3500, 0, "preparation"), (3500, 6000, 1, "gastric_pouch_creation"),
         (1000, 2000, 12, "out_of_body"), (1500, 4200, 13, "severe_index")]
-    steps = [(0, 2000, 0, "s0_null_step"), (2500, 4000, 2, "s2_trocar_placement")]
+    steps = steps if steps is not None else [(0, 2000, 0, "s0_null_step"), (2500, 4000, 2, "s2_trocar_placement")]
     write_bypass(root, video, phases, steps, frames)
 
 
@@ -90,10 +90,12 @@ def test_multibypass_overlays_by_precedence_and_steps(tmp_path):
     # frame k at (k-1) s: 0 prep | 1 s out_of_body | 2-4 s severe_index over the main phase | 5 s pouch
     assert _read(report, "phases").videos[0].labels.tolist() == [0, 12, 13, 13, 13, 1]
     steps = _read(report, "steps")
-    assert steps.classes.names == ["s0_null_step", "s2_trocar_placement"] and steps.classes.ids == [0, 2]
-    assert steps.videos[0].labels.tolist() == [0, 0, 1]                  # frames at 0, 1, 3 s; 2, 4, 5 s unlabelled
+    # every step of tables/step.csv is a class, shown or not (a split's classifier is the release's 46 steps)
+    assert len(steps.classes.names) == 46 and steps.classes.ids == list(range(46))
+    assert steps.classes.names[45] == "s45_specimen_retrieval" and steps.classes.names[2] == "s2_trocar_placement"
+    assert steps.videos[0].labels.tolist() == [0, 0, 2]                  # frames at 0, 1, 3 s; 2, 4, 5 s unlabelled
     assert report.skipped == {"frames without a step label": 3}
-    assert steps.classes.prompts == ["s0 null step", "s2 trocar placement"]
+    assert steps.classes.prompts[:3] == ["s0 null step", "s1 cavity exploration", "s2 trocar placement"]
 
 
 def test_multibypass_hostile_inputs(tmp_path):
@@ -107,6 +109,12 @@ def test_multibypass_hostile_inputs(tmp_path):
         multibypass140.convert(root, str(tmp_path / "out"))
     _bypass(root, phases=[(0, 6000, 1, "preparation")])
     with pytest.raises(DataFormatError, match=r"phases\[0\]: label 1 'preparation' is not in the phase table"):
+        multibypass140.convert(root, str(tmp_path / "out"))
+    _bypass(root, steps=[(0, 2000, 3, "s2_trocar_placement")])
+    with pytest.raises(DataFormatError, match=r"steps\[0\]: label 3 's2_trocar_placement' is not in the step table"):
+        multibypass140.convert(root, str(tmp_path / "out"))
+    _bypass(root, steps=[(0, 2000, 46, "s46_unknown")])
+    with pytest.raises(DataFormatError, match=r"steps\[0\]: label 46 's46_unknown' is not in the step table"):
         multibypass140.convert(root, str(tmp_path / "out"))
 
 
@@ -143,6 +151,34 @@ def test_grasp_long_and_short_term_joined(tmp_path):
     assert [v.labels.tolist() for v in tools.videos] == [[[1, 0, 1, 0, 0, 0, 0]], [[0] * 7]]
     assert report.skipped == {"frames without a phases label": 1, "frames without a steps label": 1,
                               "frames without a tools label": 2}
+
+
+def test_grasp_short_term_instruments_field_as_tapis_reads_it(tmp_path):
+    """The release's short-term instances carry `instruments` (1-based, what TAPIS reads); an instance with an
+    empty box [0, 0, 0, 0] gives no label (TAPIS skips it) and is counted."""
+    from interchange_fixtures import read_json, write_json
+
+    root = str(tmp_path / "grasp")
+    write_grasp(root, [("CASE001", 0, 1, 3), ("CASE001", 35, 2, 4)], [("CASE001", 0, [1]), ("CASE001", 35, [5])])
+    path = os.path.join(root, "annotations", "grasp_short-term_test.json")
+    data = read_json(path)
+    first, second = data["annotations"]
+    data["annotations"] = [
+        {"image_id": first["image_id"], "instruments": 4, "actions": [1, 2], "bbox": [1, 2, 3, 4]},   # 4, not 1
+        {"image_id": first["image_id"], "instruments": 7, "actions": [3], "bbox": [0, 0, 0, 0]},      # ignored
+        {"image_id": second["image_id"], "instruments": [2, 6], "bbox": [5, 5, 2, 2]}]
+    data["instruments_categories"] = data.pop("categories")
+    write_json(path, data)
+    report = grasp.convert(root, str(tmp_path / "out"))
+    assert [v.labels.tolist() for v in _read(report, "tools").videos] == [[[0, 0, 0, 1, 0, 0, 0],
+                                                                            [0, 1, 0, 0, 0, 1, 0]]]
+    assert report.skipped == {"instrument annotations with an empty box [0, 0, 0, 0] (ignored)": 1}
+    assert _read(report, "tools").skipped == {"at conversion: instrument annotations with an empty box "
+                                              "[0, 0, 0, 0] (ignored)": 1}     # carried into every later run
+    data["annotations"][0]["instruments"] = "grasper"
+    write_json(path, data)
+    with pytest.raises(DataFormatError, match=r"annotations\[0\]: expected an integer `instruments`"):
+        grasp.convert(root, str(tmp_path / "out"))
 
 
 def test_grasp_hostile_inputs(tmp_path):
@@ -216,7 +252,8 @@ def test_sar_rarp50_actions_at_10hz(tmp_path):
 
     root = str(tmp_path / "sar")
     write_sar(root, 41, ["0,0", "6,1", "12,1", "18,7"], [0, 6, 12, 18, 24])
-    write_sar(root, 3, ["0,5", "6,6"], [0, 6])
+    # frame ids as the challenge's own tools write them: the 9-digit stem of rgb/<60 fps frame index>.png
+    write_sar(root, 3, ["000000000,5", "000000006,6"], [0, 6])
     report = sar_rarp50.convert(root, str(tmp_path / "out"), split="test")
     actions = _read(report, "actions")
     assert [v.video_id for v in actions.videos] == ["video_3", "video_41"]
@@ -343,6 +380,47 @@ def test_heichole_phase_and_instrument_csvs(tmp_path):
         heichole.convert(str(root), str(tmp_path / "out"))
     (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text("0,0,1\n")
     with pytest.raises(DataFormatError, match=r"row 1: expected frame \+ 1 value\(s\), got 3 fields"):
+        heichole.convert(str(root), str(tmp_path / "out"))
+
+
+def test_heichole_release_layout_21_instrument_columns_and_50fps_videos(tmp_path):
+    """The release's Annotations/Phase and Annotations/Instrument folders (names in any case), category rows of
+    frame + 21 columns (7 categories, 13 reserved, undefined shaft), and video 16 at 50 fps."""
+    from interchange_fixtures import write_frame
+
+    from surgvlp_fast.evaluation.downstream import heichole
+
+    root = tmp_path / "hei"
+    (root / "Annotations" / "Phase").mkdir(parents=True)
+    (root / "Annotations" / "Instrument").mkdir(parents=True)
+    (root / "Annotations" / "Phase" / "hei-chole16_annotation_phase.csv").write_text(
+        "".join(f"{i},{0 if i < 50 else 1 if i < 100 else 2}\n" for i in range(150)))          # 3 s at 50 fps
+
+    def row(i, grasper, hook, shaft, reserved=0):
+        values = [grasper, 0, hook, 0, 0, 0, 0] + [reserved] * 13 + [shaft]
+        return f"{i}," + ",".join(map(str, values)) + "\n"
+    instrument = root / "Annotations" / "Instrument" / "Hei-Chole16_Annotation_Instrument.csv"
+    instrument.write_text("".join(row(i, int(i >= 50), int(i >= 100), int(i == 100)) for i in range(150)))
+    (root / "Annotations" / "Instrument" / "Hei-Chole16_Annotation_Instrument_Detailed.csv").write_text("not read\n")
+    for k in (1, 2, 3):
+        write_frame(str(root / "frames" / f"Hei-Chole16_{k}.png"), k)
+    report = heichole.convert(str(root), str(tmp_path / "out"))
+    assert _read(report, "phases").videos[0].labels.tolist() == [0, 1, 2]                 # rows 0, 50, 100
+    assert _read(report, "tools").videos[0].labels.tolist() == [[0] * 7, [1] + [0] * 6, [1, 0, 1, 0, 0, 0, 0]]
+    assert report.skipped == {"undefined-instrument-shaft marks (not a class)": 1}
+    assert heichole.native_fps(16) == 50 and heichole.native_fps(2) == 25
+    instrument.write_text(row(0, 1, 0, 0, reserved=1))
+    with pytest.raises(DataFormatError, match=r"Instrument\.csv, row 1: reserved instrument columns 7-19 must be 0"):
+        heichole.convert(str(root), str(tmp_path / "out"))
+    instrument.write_text("0,1,0,0\n")
+    with pytest.raises(DataFormatError, match=r"row 1: expected frame \+ 7 or 21 value\(s\), got 4 fields"):
+        heichole.convert(str(root), str(tmp_path / "out"))
+    # read at 25 fps, the 50 fps rows would run past the last frame: the rate is checked, not guessed
+    (root / "Annotations" / "Phase" / "hei-chole16_annotation_phase.csv").rename(
+        root / "Annotations" / "Phase" / "Hei-Chole2_Annotation_Phase.csv")
+    for k in (1, 2, 3):
+        os.rename(root / "frames" / f"Hei-Chole16_{k}.png", root / "frames" / f"Hei-Chole2_{k}.png")
+    with pytest.raises(DataFormatError, match=r"past the last frame"):
         heichole.convert(str(root), str(tmp_path / "out"))
 
 

@@ -106,6 +106,10 @@ def test_prepare_videos_shards_merge_kill_and_links(sources, tmp_path, capsys):
     assert killed_mid_way(argv, lambda: os.path.exists(first))       # killed while encoding its second video
     assert not (Path(sharded) / "videos.json").exists()
     assert not all(os.path.exists(os.path.join(sharded, f"{v}.mp4")) for v in by_shard[victim])
+    last = sorted(by_shard[victim])[-1]          # and what other stopped runs leave: a work folder, a temp file
+    os.makedirs(os.path.join(sharded, f".{last}.tmp-old"))
+    Path(sharded, f".{last}.tmp-old", f"{last}.mp4").write_bytes(b"half an mp4")
+    Path(sharded, f".{last}.x1y2.mp4.tmp").write_bytes(b"older version")
     capsys.readouterr()
     assert cli.main(argv) == 0
     assert "skipped" in capsys.readouterr().out                      # the finished video is not encoded again

@@ -53,16 +53,17 @@ def _tsv(path: str, header: list[str]):
             yield row, frame, fields[1:]
 
 
-def one_fps_rows(path: str, rows, frames: int, tail: LabelTail, every: int) -> dict[int, tuple[int, list[str]]]:
-    """1 fps frame index -> (row, fields) of the rows at multiples of `every` 25 fps frames."""
+def one_fps_rows(path: str, rows, frames: int, tail: LabelTail, every: int,
+                 fps: int = NATIVE_FPS) -> dict[int, tuple[int, list[str]]]:
+    """1 fps frame index -> (row, fields) of the rows at multiples of `every` native frames (`fps` a second)."""
     out, past = {}, []
     for row, frame, fields in rows:
         if frame < 0:
             raise DataFormatError(path, f"negative frame {frame}", row)
         if frame % every:
             raise DataFormatError(path, f"frame {frame} is not a multiple of {every}", row)
-        k = frame // NATIVE_FPS
-        if frame % NATIVE_FPS:
+        k = frame // fps
+        if frame % fps:
             continue
         if k in out:
             raise DataFormatError(path, f"frame {frame} appears twice (first at row {out[k][0]})", row)

@@ -87,7 +87,10 @@ def write_interchange(out_dir: str, name: str, videos: list[ConvertedVideo], tas
                 labelled[task] += value is not None
             annotations.append(annotation)
             rows.append(f"{video.video_name} {video.video_num} {frame_num} {path}")
-    data = {"info": {"set": name, "frames_root": os.path.abspath(frames_root), **(info or {})},
+    # what the conversion dropped (label rows past the last frame, videos without a label file) travels
+    # with the set, so every later run reports it; frames kept without a label the reader counts itself
+    dropped = {k: v for k, v in (skipped or {}).items() if v and not k.startswith("frames without")}
+    data = {"info": {"set": name, "frames_root": os.path.abspath(frames_root), **(info or {}), "skipped": dropped},
             "images": images, "annotations": annotations}
     for task, c in tasks.items():
         data[f"{task}_categories"] = [{"id": i, "name": n, "description": p, "supercategory": task}

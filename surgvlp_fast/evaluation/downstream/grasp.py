@@ -3,8 +3,9 @@
 Layout under ROOT: `annotations/grasp_long-term_<split>.json` (COCO-like: `images` with `id`,
 `video_name`, `frame_num`, optional `file_name`; `annotations` with `image_id`, `phases`, `steps`;
 `phases_categories`, `steps_categories`), optionally `annotations/grasp_short-term_<split>.json`
-(one annotation per instrument instance, `image_id` + `category_id`; classes in `categories` or
-`instruments_categories`) and frames `frames/CASEnnn/<frame_num:09d>.jpg` (or the images' `file_name`
+(one annotation per instrument instance: `image_id`, `instruments` (an id from 1, what TAPIS reads;
+else the COCO `category_id`), `bbox`; an instance whose bbox is [0, 0, 0, 0] is ignored and counted, as
+TAPIS ignores it; classes in `instruments_categories` or `categories`) and frames `frames/CASEnnn/<frame_num:09d>.jpg` (or the images' `file_name`
 under `frames/`). Images of both files are joined on (video_name, frame_num); a task is unlabelled
 on the images its file does not cover (counted).
 """
@@ -52,6 +53,17 @@ def _images(path: str, data: dict) -> dict[int, tuple[str, int, str | None]]:
     return out
 
 
+def _instrument_ids(path: str, index: int, ann: dict) -> list:
+    """The instrument ids of a short-term annotation: its `instruments` (an id, 1-based as the release
+    numbers them, or a list of ids; what TAPIS reads), else the COCO `category_id`."""
+    value = ann["instruments"] if "instruments" in ann else ann.get("category_id")
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(type(v) is int for v in values):
+        raise DataFormatError(path, f"annotations[{index}]: expected an integer `instruments` (or `category_id`), "
+                                    f"got {value!r}")
+    return values
+
+
 def convert(root: str, out_dir: str, split: str = "test", prompts: dict | None = None):
     """`annotations/grasp_*_<split>.json` -> `<out>/grasp.json` + `grasp_frames.txt`."""
     user = prompts or {}
@@ -60,6 +72,7 @@ def convert(root: str, out_dir: str, split: str = "test", prompts: dict | None =
     long_term = _load(long_path)
     tasks = {task: _categories(long_path, long_term, [f"{task}_categories"], user.get(task)) for task in ("phases", "steps")}
     frames: dict[tuple[str, int], dict] = {}      # (video, frame) -> {"file": ..., task: value}
+    skipped = Counter()
     for image_id, (video, frame, file_name) in _images(long_path, long_term).items():
         frames[(video, frame)] = {"file": file_name, "long": image_id}
     by_image = {v["long"]: k for k, v in frames.items()}
@@ -86,14 +99,17 @@ def convert(root: str, out_dir: str, split: str = "test", prompts: dict | None =
             image = short_images.get(ann.get("image_id"))
             if image is None:
                 raise DataFormatError(short_path, f"annotations[{i}]: image_id {ann.get('image_id')!r} is not an image")
-            category = ann.get("category_id")
-            if category not in tasks["tools"].ids:
-                raise DataFormatError(short_path, f"annotations[{i}]: unknown instrument id {category!r}; "
-                                                  f"known: {tasks['tools'].ids}")
+            if ann.get("bbox") == [0, 0, 0, 0]:    # no instrument box: TAPIS keeps no label of it either
+                skipped["instrument annotations with an empty box [0, 0, 0, 0] (ignored)"] += 1
+                continue
             present = frames[image[:2]]["tools"]
-            if category not in present:
-                present.append(category)
-    skipped, converted = Counter(), []
+            for category in _instrument_ids(short_path, i, ann):
+                if category not in tasks["tools"].ids:
+                    raise DataFormatError(short_path, f"annotations[{i}]: unknown instrument id {category!r}; "
+                                                      f"known: {tasks['tools'].ids}")
+                if category not in present:
+                    present.append(category)
+    converted = []
     videos = sorted({v for v, _ in frames})
     for number, video in enumerate(videos, 1):
         keys = sorted(k for k in frames if k[0] == video)

@@ -144,14 +144,14 @@ def read_interchange(json_path: str, frame_list: str, task: str, frames_root: st
     the JSON's `info.frames_root`, else the frame list's folder)."""
     data = load_json(json_path)
     classes = task_classes(data, task, json_path)
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
     if frames_root is None:
-        info = data.get("info") if isinstance(data.get("info"), dict) else {}
         frames_root = info.get("frames_root") or os.path.dirname(os.path.abspath(frame_list))
     rows = read_frame_list(frame_list)
     images = _images(data, json_path)
     row_of_image = _match_frames(rows, images, json_path, frame_list)
     labels = _labels(data, task, classes, images, json_path)
-    skipped = Counter()
+    skipped = Counter({f"at conversion: {k}": v for k, v in _conversion_skips(info, json_path).items()})
     by_video: dict[str, list[FrameRow]] = {}
     video_nums: dict[str, int] = {}
     for r in rows:
@@ -180,6 +180,15 @@ def read_interchange(json_path: str, frame_list: str, task: str, frames_root: st
         videos.append(DownstreamVideo(name, FrameFiles([os.path.join(frames_root, r.path) for r in kept], transform),
                                       array))
     return InterchangeSet(json_path, classes, videos, {k: v for k, v in skipped.items() if v})
+
+
+def _conversion_skips(info: dict, json_path: str) -> dict[str, int]:
+    """`info.skipped` ({reason: count}, written by convert-downstream), checked."""
+    skips = info.get("skipped") or {}
+    if not isinstance(skips, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0
+                                              for k, v in skips.items()):
+        raise DataFormatError(json_path, f"info.skipped must map reasons to counts, got {skips!r}")
+    return skips
 
 
 def _images(data: dict, json_path: str) -> dict[int, tuple[str, int]]:

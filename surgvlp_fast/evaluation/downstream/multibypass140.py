@@ -8,7 +8,8 @@ with a restricted unpickler that accepts plain containers, strings and numbers o
 
 A frame takes the segment with start <= t < end. Precedence where segments overlap: `out_of_body`
 (12) > `severe_index` (13) > the main phases; two main phases (or two steps) over one frame are an
-error. Step classes are the ids the converted files use, named by their `label_name`.
+error. Phase and step classes are the release's tables (`tables/phase.csv`, 14 with the two overlays;
+`tables/step.csv`, 46); a segment whose id and name disagree with the table is an error.
 """
 import io
 import json
@@ -24,6 +25,22 @@ PHASES = ["preparation", "gastric_pouch_creation", "omentum_division", "gastroje
           "anastomosis_test", "jejunal_separation", "closure_petersen_space", "jejunojejunal_anastomosis",
           "closure_mesenteric_defect", "cleaning_coagulation", "disassembling", "other_intervention",
           "out_of_body", "severe_index"]
+# tables/step.csv of the release (CAMMA-public/MultiBypass140): every step is a class of the step column,
+# whether or not the converted videos show it (the classifier's choice set does not depend on the split)
+STEPS = ["s0_null_step", "s1_cavity_exploration", "s2_trocar_placement", "s3_retractor_placement",
+         "s4_crura_dissection", "s5_his_angle_dissection", "s6_horizontal_stapling", "s7_retrogastric_dissection",
+         "s8_vertical_stapling", "s9_gastric_remnant_reinforcement", "s10_gastric_pouch_reinforcement",
+         "s11_gastric_opening", "s12_omental_lifting", "s13_omental_section", "s14_adhesiolysis",
+         "s15_treitz_angle_identification", "s16_biliary_limb_measurement", "s17_jejunum_opening",
+         "s18_gastrojejunal_stapling", "s19_gastrojejunal_defect_closing", "s20_mesenteric_opening",
+         "s21_jejunal_section", "s22_gastric_tube_placement", "s23_jejunal_clamping", "s24_ink_injection",
+         "s25_visual_assessment", "s26_gastrojejunal_anastomosis_reinforcement", "s27_petersen_space_exposure",
+         "s28_petersen_space_closing", "s29_biliary_limb_opening", "s30_alimentary_limb_measurement",
+         "s31_alimentary_limb_opening", "s32_jejunojejunal_stapling", "s33_jejunojejunal_defect_closing",
+         "s34_jejunojejunal_anastomosis_reinforcement", "s35_staple_line_reinforcement",
+         "s36_mesenteric_defect_exposure", "s37_mesenteric_defect_closing", "s38_anastomosis_fixation",
+         "s39_coagulation", "s40_irrigation_aspiration", "s41_parietal_closure", "s42_trocar_removal",
+         "s43_calibration", "s44_drainage_insertion", "s45_specimen_retrieval"]
 OVERLAY_RANK = {12: 2, 13: 1}        # out_of_body beats severe_index beats any main phase (rank 0)
 CENTRES = {"strasbypass70": ("strasbourg", "SBP"), "bernbypass70": ("bern", "BBP")}
 
@@ -110,7 +127,6 @@ def convert(root: str, out_dir: str, name: str = "bernbypass70", split: str = ""
         videos = wanted
     skipped = Counter()
     tail = LabelTail(tail_tolerance, skipped)
-    step_names: dict[int, str] = {}
     converted = []
     for video in videos:
         path = files[video]
@@ -129,9 +145,8 @@ def convert(root: str, out_dir: str, name: str = "bernbypass70", split: str = ""
                 raise DataFormatError(path, f"phases[{i}]: label {label} {label_name!r} is not in the phase table")
         steps = _segments(path, data, "steps")
         for i, _, _, label, label_name in steps:
-            if step_names.setdefault(label, label_name) != label_name:
-                raise DataFormatError(path, f"steps[{i}]: label {label} is {label_name!r} here, "
-                                            f"{step_names[label]!r} elsewhere")
+            if not 0 <= label < len(STEPS) or STEPS[label] != label_name:
+                raise DataFormatError(path, f"steps[{i}]: label {label} {label_name!r} is not in the step table")
         labels = {"phases": frame_labels(path, phases, len(frame_names), "phases", tail, OVERLAY_RANK),
                   "steps": frame_labels(path, steps, len(frame_names), "steps", tail, {})}
         for task, values in labels.items():
@@ -139,11 +154,9 @@ def convert(root: str, out_dir: str, name: str = "bernbypass70", split: str = ""
         number = int(re.sub(r"\D", "", video) or 0)
         converted.append(ConvertedVideo(video, number, [(k + 1, os.path.join("frames", video, f))
                                                         for k, f in enumerate(frame_names)], labels))
-    step_ids = sorted(step_names)
     user = prompts or {}
     tasks = {"phases": Categories.from_names(PHASES, user.get("phases")),
-             "steps": Categories(step_ids, [step_names[i] for i in step_ids],
-                                 user.get("steps") or Categories.from_names([step_names[i] for i in step_ids]).prompts)}
+             "steps": Categories.from_names(STEPS, user.get("steps"))}
     return write_interchange(out_dir, name, converted, tasks, root,
                              info={"fps": 1, "centre": centre, "split": split or "all",
                                    "precedence": "out_of_body > severe_index > main phase"},

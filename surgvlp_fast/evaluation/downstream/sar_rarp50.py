@@ -1,9 +1,10 @@
 """SAR-RARP50 (RARP suturing), native release -> interchange (task `actions`, single-label, 8 classes).
 
 Layout under ROOT (or ROOT/<split>, e.g. `test`): `video_*/action_discrete.txt` (CSV without header,
-`frame_id,action_id`, one row per 10 Hz sample of the 60 fps video) and the 10 Hz frames
-`video_*/rgb/<frame_id:09d>.png` (`rarptk unpack --frequency 10`): a label row names the frame file
-with its frame_id. Frame files without a label row are counted as unlabelled.
+`frame_id,action_id`, one row per 10 Hz sample of the 60 fps video; the id may be zero-padded) and the
+10 Hz frames `video_*/rgb/<frame_id:09d>.png`, named by their 60 fps frame index (every 6th frame:
+the challenge's `scripts/sample_video.py` / `rarptk unpack --frequency 10`): a label row names the frame
+file with its frame_id. Frame files without a label row are counted as unlabelled.
 """
 import os
 import re
