@@ -25,9 +25,9 @@ SUBCOMMANDS = {
     "make-splits": ("surgvlp_fast.prep.make_splits", "write split CSVs for a data folder"),
     "prepare-videos": ("surgvlp_fast.prep.prepare_videos", "re-encode lectures into the training cache"),
     "narrations": ("surgvlp_fast.prep.narrations.cli", "narration CSVs: import ASR outputs (AWS, Whisper, SRT, WebVTT) or transcribe videos"),
-    "predict": ("surgvlp_fast.inference.cli", "a phase timeline of your own videos (zero-shot): CSV, JSON, ribbon PNG"),
-    "index": ("surgvlp_fast.inference.cli", "embed every second of a folder of videos into a searchable index"),
-    "search": ("surgvlp_fast.inference.cli", "find the moments of an index's videos that match a text"),
+    "predict": ("surgvlp_fast.inference.predict_cli", "a phase timeline of your own videos (zero-shot or a linear-probe head): CSV, JSON, ribbon PNG"),
+    "index": ("surgvlp_fast.inference.index_cli", "embed every second of a folder of videos into a searchable index"),
+    "search": ("surgvlp_fast.inference.search_cli", "find the moments of an index's videos that match a text"),
     "augment-texts": ("surgvlp_fast.prep.augment_texts.command", "PeskaVLP knowledge augmentation of keysteps, abstracts and narrations with a chat-completions LLM"),
     "import-surglavi": ("surgvlp_fast.prep.importers.surglavi", "SurgLaVi-beta (surglavi_beta.db + your videos) into the data folder's layout"),
 }

@@ -28,4 +28,5 @@ NUMERICS = (
     "tests/evaluation/test_load_and_export.py", "tests/evaluation/test_runners.py",
     "tests/training/test_distributed_equivalence.py", "tests/training/test_trainer.py",
     "tests/training/test_eval_policy.py", "tests/test_zeroshot.py",
+    "tests/evaluation/test_field_distributed.py",
 )

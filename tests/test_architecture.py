@@ -25,7 +25,7 @@ FLOORS = {
     "demo": 8,
     "cli": 9,
 }
-COMMAND = "cli"   # a part's cli.py is its command: on the top floor, imported by no module
+COMMAND = "cli"   # a part's cli.py or *_cli.py is a command: on the top floor, imported by no module
 
 
 def layout_paths():
@@ -82,7 +82,7 @@ GRAPH = {name: imports(name, path, modules()) for name, path in modules().items(
 
 def part_of(module: str) -> str:
     parts = module.split(".")
-    if parts[-1] == COMMAND:
+    if parts[-1] == COMMAND or parts[-1].endswith("_" + COMMAND):
         return COMMAND
     return parts[1] if len(parts) > 1 else ""
 

@@ -4,11 +4,14 @@
 #include <memory>
 #include <mutex>
 
+#include "batch.h"
 #include "decoder.h"
 #include "scan.h"
 #include "segments.h"
 
 namespace py = pybind11;
+using surgvlp::sampler::BatchClip;
+using surgvlp::sampler::BatchVideo;
 using surgvlp::sampler::CropResize;
 using surgvlp::sampler::Decoder;
 using surgvlp::sampler::SegmentDecoder;
@@ -69,6 +72,68 @@ std::vector<int64_t> checked_numbers(const at::Tensor& numbers) {
   return to_vector<int64_t>(numbers, at::kLong, "frame numbers");
 }
 
+// decode_clips' checked boundary: videos are (path, stream_index, pts, keyframe) tuples, clips are
+// (video, frame numbers) tuples; malformed input raises (ValueError / TypeError), a clip that cannot
+// be decoded is reported in its result and never fails the others.
+py::list decode_clips(const py::sequence& videos, const py::sequence& clips, int threads) {
+  TORCH_CHECK_VALUE(threads >= 1, "decode_clips: threads must be >= 1, got ", threads);
+  std::vector<BatchVideo> vs;
+  vs.reserve(videos.size());
+  for (size_t i = 0; i < videos.size(); ++i) {
+    py::object item = videos[i];
+    TORCH_CHECK_TYPE(py::isinstance<py::tuple>(item) && py::len(item) == 4, "decode_clips: video ", i,
+                     " must be a (path, stream_index, pts, keyframe) tuple");
+    auto t = item.cast<py::tuple>();
+    BatchVideo v;
+    try {
+      v.path = t[0].cast<std::string>();
+      v.stream_index = t[1].cast<int>();
+      v.pts = to_vector<int64_t>(t[2].cast<at::Tensor>(), at::kLong, "pts");
+      v.keyframe = to_vector<uint8_t>(t[3].cast<at::Tensor>(), at::kByte, "keyframe");
+    } catch (const py::cast_error&) {
+      TORCH_CHECK_TYPE(false, "decode_clips: video ", i, " must be (str, int, Tensor, Tensor)");
+    }
+    TORCH_CHECK_VALUE(v.pts.size() == v.keyframe.size(), "decode_clips: video ", i, " (", v.path,
+                      "): pts and keyframe lengths differ (", v.pts.size(), " vs ", v.keyframe.size(), ")");
+    vs.push_back(std::move(v));
+  }
+  std::vector<BatchClip> cs;
+  cs.reserve(clips.size());
+  for (size_t i = 0; i < clips.size(); ++i) {
+    py::object item = clips[i];
+    TORCH_CHECK_TYPE(py::isinstance<py::tuple>(item) && py::len(item) == 2, "decode_clips: clip ", i,
+                     " must be a (video, frame numbers) tuple");
+    auto t = item.cast<py::tuple>();
+    BatchClip c;
+    int64_t video = -1;
+    at::Tensor numbers;
+    try {
+      video = t[0].cast<int64_t>();
+      numbers = t[1].cast<at::Tensor>();
+    } catch (const py::cast_error&) {
+      TORCH_CHECK_TYPE(false, "decode_clips: clip ", i, " must be (int, Tensor)");
+    }
+    TORCH_CHECK_VALUE(video >= 0 && video < static_cast<int64_t>(vs.size()), "decode_clips: clip ", i,
+                      " refers to video ", video, ", but the batch has ", vs.size(), " videos");
+    c.video = static_cast<size_t>(video);
+    c.numbers = checked_numbers(numbers);
+    cs.push_back(std::move(c));
+  }
+  std::vector<surgvlp::sampler::BatchResult> results;
+  {
+    py::gil_scoped_release released;
+    results = surgvlp::sampler::decode_batch(vs, cs, threads);
+  }
+  py::list out;
+  for (auto& r : results) {
+    if (r.error.empty())
+      out.append(py::make_tuple(r.frames, py::none()));
+    else
+      out.append(py::make_tuple(py::none(), r.error));
+  }
+  return out;
+}
+
 std::string ffmpeg_versions() {
   auto v = [](unsigned x) {
     return std::to_string(AV_VERSION_MAJOR(x)) + "." + std::to_string(AV_VERSION_MINOR(x)) + "." +
@@ -92,6 +157,10 @@ void init(py::module_& m) {
         "Demux the video stream: dict of pts, duration, keyframe (tensors), time_base, width, height, "
         "rotation, codec, stream_index. Raises VideoFailure.");
   m.def("describe", &ffmpeg_versions);
+  m.def("decode_clips", &decode_clips, py::arg("videos"), py::arg("clips"), py::arg("threads") = 1,
+        "Decode a batch of clips on `threads` threads, one decoder per clip in flight. videos: "
+        "(path, stream_index, pts, keyframe) tuples; clips: (video, sorted unique frame numbers) tuples. "
+        "Returns, in input order, (frames (N, H, W, 3) uint8 at stored size, None) or (None, error message).");
 #ifdef SURGVLP_WITH_CUDA
   m.attr("has_cuda") = true;
 #else

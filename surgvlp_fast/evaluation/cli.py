@@ -17,7 +17,7 @@ import time
 
 from .options import EvalOptions
 from .registry import FIELD_PROTOCOLS, PROTOCOLS, get_protocol
-from .runner import evaluate_and_report, failure_message, summary_table, write_report
+from .runner import evaluate, evaluate_and_report, failure_message, summary_table, write_report
 
 SUITES = ("field",)
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.\-]*=")   # key.sub=value (a path has a / or no = before its first =)
@@ -165,8 +165,6 @@ def run_field(args, model, tokenizer, options_of, device, extra, echo) -> tuple[
             continue
         echo(f"[eval] {name} ...")
         try:
-            from .runner import evaluate
-
             results[name] = evaluate(name, model, tokenizer, args.data_root, options_of(name), device)
         except Exception as err:   # noqa: BLE001 - reported, counted, and the exit status says so
             failures[name] = failure_message(err)

@@ -7,6 +7,7 @@ the test videos with the phase metrics (per-video accuracy and macro-F1, average
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -111,14 +112,79 @@ def train_linear(features: torch.Tensor, labels: np.ndarray, num_classes: int, o
 
 
 def linear_probe(train: dict[str, tuple[torch.Tensor, np.ndarray]], test: dict[str, tuple[torch.Tensor, np.ndarray]],
-                 num_classes: int, *, percent: float = 100.0, options: ProbeOptions = ProbeOptions()) -> dict:
-    """Train on `percent` % of the training videos, return the test phase metrics (in %)."""
+                 num_classes: int, *, percent: float = 100.0, options: ProbeOptions = ProbeOptions(),
+                 on_trained: Callable[[torch.nn.Linear, list[str]], None] | None = None) -> dict:
+    """Train on `percent` % of the training videos, return the test phase metrics (in %).
+    `on_trained(layer, training videos)` is called with the trained head (to save it)."""
     chosen = select_videos(list(train), percent, options.seed)
     features = torch.cat([train[v][0] for v in chosen]).float()
     labels = np.concatenate([train[v][1] for v in chosen])
     layer = train_linear(features, labels, num_classes, options)
+    if on_trained is not None:
+        on_trained(layer, chosen)
     with torch.no_grad():
         per_video = {v: (lab, layer(f.float()).argmax(1).numpy()) for v, (f, lab) in test.items()}
     metrics = phase_metrics(per_video, num_classes)
     metrics.update(percent=percent, train_videos=chosen, train_frames=int(labels.size))
     return metrics
+
+
+HEAD_FORMAT = 1
+
+
+class ProbeMismatchError(ValueError):
+    """A probe head used with a model whose features it was not trained on."""
+
+
+@dataclass
+class ProbeHead:
+    """A trained probe head as saved by `-o probe_out=PATH`: the linear layer (weight (C, d), bias (C,)),
+    the class names, the feature settings it was trained on (raw, unnormalised features of frames
+    resized to `resize` and centre-cropped to `crop`) and the weights fingerprint of its model."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    class_names: list[str]
+    settings: dict            # resize ("HxW"), crop, features ("raw")
+    fingerprint: str          # weights_fingerprint of the model whose features trained it
+    protocol: str = ""
+    train_videos: list[str] = dataclasses.field(default_factory=list)
+
+
+def save_probe_head(path: str | os.PathLike, head: ProbeHead) -> None:
+    """Write the head whole (a temporary file, then renamed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; probe_out names the head's file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"format": HEAD_FORMAT, **dataclasses.asdict(head)}, tmp)
+    os.replace(tmp, path)
+
+
+def read_probe_head(path: str | os.PathLike) -> ProbeHead:
+    """A head saved by save_probe_head; ValueError naming the file when it is none."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder, expected a probe head (eval -o probe_out=FILE)")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception:
+        raise ValueError(f"{path}: not a probe head (eval -o probe_out=FILE writes one)") from None
+    fields = {f.name for f in dataclasses.fields(ProbeHead)}
+    if not isinstance(saved, dict) or saved.get("format") != HEAD_FORMAT or not fields <= set(saved):
+        raise ValueError(f"{path}: not a probe head of format {HEAD_FORMAT} (eval -o probe_out=FILE writes one)")
+    head = ProbeHead(**{k: saved[k] for k in fields})
+    if head.weight.ndim != 2 or head.bias.shape != (head.weight.shape[0],) or len(head.class_names) != len(head.bias):
+        raise ValueError(f"{path}: the head's weight {tuple(head.weight.shape)}, bias {tuple(head.bias.shape)} and "
+                         f"{len(head.class_names)} class names do not agree")
+    return head
+
+
+def check_probe_head(head: ProbeHead, model, where: str = "the probe head") -> None:
+    """ProbeMismatchError unless `head` was trained on this model's features."""
+    fingerprint = weights_fingerprint(model)
+    if head.fingerprint != fingerprint:
+        raise ProbeMismatchError(f"{where}: trained on the features of another model (weights {head.fingerprint}, "
+                                 f"this checkpoint's {fingerprint}); train a probe on this one: eval -o probe_out=FILE")

@@ -8,6 +8,8 @@ from typing import Mapping
 
 from .linear_probe import ProbeOptions
 
+PROBE_MARK = "-probe"   # in the name of every linear-probe protocol (registry.py), the only ones taking probe_out
+
 
 @dataclass
 class EvalOptions:
@@ -34,6 +36,8 @@ class EvalOptions:
     probe_momentum: float = ProbeOptions.momentum
     probe_epochs: int = ProbeOptions.epochs
     probe_batch_size: int = ProbeOptions.batch_size
+    probe_out: str = ""          # linear probe: save the trained head to this file ("" = not saved), for
+                                 # `predict --probe`; only a probe protocol takes it (scope it: cholec80-probe.probe_out)
     seed: int = 0
     retrieval_split: str = "splits/val.csv"   # retrieval: hold-out lectures of the pretraining data folder
     retrieval_frames: int = 10                # frames per segment, mean-pooled
@@ -53,6 +57,9 @@ class EvalOptions:
                 if field_name not in fields:
                     raise ValueError(f"unknown evaluation option {key!r}; known: {', '.join(fields)}")
                 values[field_name] = value
+        if values.get("probe_out") and protocol and PROBE_MARK not in protocol:
+            raise ValueError(f"probe_out: {protocol} is no linear-probe protocol (it trains no head); scope the "
+                             f"option to one, e.g. -o cholec80-probe.probe_out=head.pt")
         return cls(**values)
 
     def resize_hw(self) -> tuple[int, int]:

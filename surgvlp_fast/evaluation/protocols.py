@@ -23,7 +23,8 @@ from .cholect50 import zero_shot_triplets
 from .downstream.interchange import read_interchange
 from .downstream.registry import read_video
 from .field_zero_shot import protocol_tag, zero_shot_field
-from .linear_probe import FeatureCache, ProbeOptions, ProbeResult, linear_probe, video_features, weights_fingerprint
+from .linear_probe import (FeatureCache, ProbeHead, ProbeOptions, ProbeResult, linear_probe, save_probe_head,
+                           video_features, weights_fingerprint)
 from .options import EvalOptions, parse_video_list
 from .retrieval import RetrievalResult, retrieval
 from .retrieval_data import retrieval_segments
@@ -161,7 +162,21 @@ class ProbeProtocol(Protocol):
         probe = ProbeOptions(options.probe_lr, options.probe_weight_decay, options.probe_momentum,
                              options.probe_epochs, options.probe_batch_size, options.seed)
         return ProbeResult(self.name, linear_probe(train, test, len(resources.phase_names(self.dataset)),
-                                                   percent=self.probe_percent, options=probe))
+                                                   percent=self.probe_percent, options=probe,
+                                                   on_trained=self.head_saver(model, options)))
+
+    def head_saver(self, model, options: EvalOptions):
+        """`options.probe_out`: a function saving the trained head with what `predict --probe` checks."""
+        if not options.probe_out:
+            return None
+
+        def save(layer, train_videos):
+            save_probe_head(options.probe_out, ProbeHead(
+                layer.weight.detach().clone(), layer.bias.detach().clone(), list(resources.phase_names(self.dataset)),
+                {"resize": options.resize, "crop": options.crop, "features": "raw"}, weights_fingerprint(model),
+                self.name, list(train_videos)))
+
+        return save
 
 
 
@@ -169,7 +184,7 @@ class ProbeProtocol(Protocol):
 class FieldProtocol(Protocol):
     """Zero-shot recognition on an interchange set (field_zero_shot.py, decisions.md §12): task `task` of
     `<data_root>/field/<dataset>.json` with its frame list `<dataset>_frames.txt` (what
-    `convert-downstream` writes; SurgCLIP's converted files under these names work too). Prompts:
+    `convert-downstream` writes; SurgCLIP's converted phase/step/action files under these names too). Prompts:
     the JSON's `description`s, or `options.prompts` (one line per class, ' | ' between prompts)."""
 
     task: str = "phases"

@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 from ..video import VideoError
 from .predict import ClassEmbeddings, predict
+from .probe import ProbeClassifier
 from .ribbon import plot_timeline
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv",
@@ -82,7 +83,7 @@ def predict_videos(model, tokenizer, videos: Sequence[str], classes, out_dir, *,
     index, count = shard
     videos = videos[index::count]
     report = RunReport()
-    classes = classes if isinstance(classes, ClassEmbeddings) else ClassEmbeddings(
+    classes = classes if isinstance(classes, (ClassEmbeddings, ProbeClassifier)) else ClassEmbeddings(
         model, tokenizer, classes, max_length=options.pop("max_length", None), device=options.get("device"))
     for number, video in enumerate(videos, start=1):
         name = names[video]
@@ -90,8 +91,10 @@ def predict_videos(model, tokenizer, videos: Sequence[str], classes, out_dir, *,
         if not overwrite and all(f.exists() for f in files):
             previous = json.loads(files[1].read_text())
             wanted = {"classes": list(classes.classes.names), "fps": float(options.get("fps", 1.0)),
-                      "smooth_seconds": float(options.get("smooth", 0.0))}
-            differ = [k for k, v in wanted.items() if previous.get(k) != v]
+                      "smooth_seconds": float(options.get("smooth", 0.0)),
+                      "classifier": "zero-shot" if isinstance(classes, ClassEmbeddings) else
+                      f"probe {classes.classes.source}"}
+            differ = [k for k, v in wanted.items() if previous.get(k, "zero-shot" if k == "classifier" else None) != v]
             if differ:
                 report.failed[video] = (f"{video}: {files[1]} holds a prediction with other {', '.join(differ)} "
                                         f"(--overwrite to replace it, or another --out)")

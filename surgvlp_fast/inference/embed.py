@@ -93,9 +93,10 @@ def _batches(reader, times: np.ndarray, batch_size: int, read_options: dict, pre
 @torch.no_grad()
 def embed_video(model, path, settings: FrameSettings = FrameSettings(), *, batch_size: int = 64, device=None,
                 amp_dtype: torch.dtype | None = None, threads: int = 1, backend: str = "auto",
-                progress: Callable[[int], None] | None = None, on_open: Callable[[int], None] | None = None):
-    """(times (N,) seconds, L2-normalised float32 embeddings (N, d) on the CPU, duration) of the frames
-    played at k / fps. `on_open(N)` is called once the frame count is known, `progress(n)` after each
+                progress: Callable[[int], None] | None = None, on_open: Callable[[int], None] | None = None,
+                normalize: bool = True):
+    """(times (N,) seconds, float32 embeddings (N, d) on the CPU, L2-normalised unless `normalize=False`,
+    duration) of the frames played at k / fps. `on_open(N)` is called once the frame count is known, `progress(n)` after each
     batch of n frames. Raises VideoError for a file that cannot be read as a video."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
@@ -113,7 +114,8 @@ def embed_video(model, path, settings: FrameSettings = FrameSettings(), *, batch
         for batch in _batches(reader, times, batch_size, read_options, prepare):
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 embedding = model.encode_frames(batch.to(device, non_blocking=True))
-            out.append(F.normalize(embedding.float(), dim=-1).cpu())
+            embedding = embedding.float()
+            out.append((F.normalize(embedding, dim=-1) if normalize else embedding).cpu())
             if progress is not None:
                 progress(len(batch))
     return times, torch.cat(out), duration

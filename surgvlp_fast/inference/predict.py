@@ -14,6 +14,7 @@ import torch
 from .. import zeroshot
 from .classes import ClassSet, class_set
 from .embed import FrameSettings, embed_video, weights_device
+from .probe import ProbeClassifier, moving_average
 from .timeline import Timeline
 
 PROMPT_TOKENS = 77   # the phase protocols' prompt length (cut to the text model's positions)
@@ -42,8 +43,12 @@ def smoothing_window(smooth: float, fps: float) -> int:
     return max(1, int(round(smooth * fps)))
 
 
-def classify(features: torch.Tensor, classes: ClassEmbeddings, window: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(labels (N,), probabilities (N, C)) of L2-normalised frame embeddings (N, d)."""
+def classify(features: torch.Tensor, classes, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels (N,), probabilities (N, C)) of frame embeddings (N, d): L2-normalised ones scored against
+    a ClassEmbeddings, raw ones through a ProbeClassifier's head (softmax of its logits)."""
+    if isinstance(classes, ProbeClassifier):
+        logits = classes.logits(moving_average(features, window))
+        return logits.argmax(1), logits.softmax(dim=1)
     features = zeroshot.smooth_features(features, window)
     labels = zeroshot.predict(features, classes.embeddings)
     return labels, zeroshot.scores(features, classes.embeddings, scale=100.0).softmax(dim=1)
@@ -56,10 +61,12 @@ def predict(model, video, classes, *, tokenizer=None, fps: float = 1.0, smooth: 
     """The timeline of `video` (any file FFmpeg reads) sampled at `fps`.
 
     classes: "cholec80" | "autolaparo" | a class file | a list of prompts | {name: prompt(s)} (these
-    need `tokenizer`), or a ClassEmbeddings (encoded once for many videos). The model is put in eval
-    mode for the call. Raises VideoError for a file that cannot be read as a video.
+    need `tokenizer`), a ClassEmbeddings (encoded once for many videos), or a ProbeClassifier (a trained
+    linear-probe head: give the resize and crop it was trained with). The model is put in eval mode for
+    the call. Raises VideoError for a file that cannot be read as a video.
     """
-    if not isinstance(classes, ClassEmbeddings):
+    probe = isinstance(classes, ProbeClassifier)
+    if not isinstance(classes, ClassEmbeddings) and not probe:
         if tokenizer is None:
             raise ValueError("predict needs tokenizer= to encode the class prompts")
     settings = FrameSettings(fps=float(fps), preprocess=preprocess, resize=tuple(resize), crop=int(crop))
@@ -67,13 +74,14 @@ def predict(model, video, classes, *, tokenizer=None, fps: float = 1.0, smooth: 
     was_training = model.training
     model.eval()
     try:
-        if not isinstance(classes, ClassEmbeddings):
+        if not isinstance(classes, ClassEmbeddings) and not probe:
             classes = ClassEmbeddings(model, tokenizer, classes, max_length=max_length, device=device)
         times, features, duration = embed_video(model, video, settings, batch_size=batch_size, device=device,
                                                 amp_dtype=amp_dtype, threads=threads, progress=progress,
-                                                on_open=on_open)
+                                                on_open=on_open, normalize=not probe)
     finally:
         model.train(was_training)
     labels, probabilities = classify(features, classes, window)
     return Timeline(str(video), list(classes.classes.names), times, labels.numpy(), probabilities.numpy(),
-                    duration, settings.fps, float(smooth))
+                    duration, settings.fps, float(smooth),
+                    f"probe {classes.classes.source}" if probe else "zero-shot")

@@ -32,7 +32,7 @@ class Segment:
 @dataclass
 class Timeline:
     """`labels[i]` is the class of the frame played at `times[i]`; `scores[i]` the class probabilities
-    (softmax of 100 x cosine, the protocols' logits)."""
+    (softmax of the logits: 100 x cosine zero-shot, as the protocols; a probe head's own)."""
 
     video: str
     class_names: list[str]
@@ -42,6 +42,7 @@ class Timeline:
     duration: float
     fps: float
     smooth: float = 0.0
+    classifier: str = "zero-shot"   # or "probe <head file>"
 
     def segments(self) -> list[Segment]:
         """Runs of equal labels; a segment ends where the next starts (the last at the video's end)."""
@@ -67,6 +68,7 @@ class Timeline:
         """What the JSON file holds."""
         return {"video": os.path.abspath(self.video), "duration": round(self.duration, 3), "fps": self.fps,
                 "smooth_seconds": self.smooth, "frames": len(self.labels), "classes": list(self.class_names),
+                "classifier": self.classifier,
                 "segments": [s.as_dict() for s in self.segments()], "time_per_class": self.time_per_class()}
 
     def write_csv(self, path) -> Path:

@@ -7,9 +7,11 @@
 Backends: "native" (C++ on FFmpeg; NVDEC with device="cuda"), "torchcodec", "pyav", "frames"
 (a folder of 1 fps frames). "auto" picks native when built, else torchcodec, else pyav; a
 folder always opens with "frames". All CPU backends return the same pixels for the same request.
+`decode_clips` decodes a batch of clips at once (batch.py), one decoder per clip in flight.
 """
 import os
 
+from surgvlp_fast.video.batch import ClipBatchError, ClipRequest, decode_clips
 from surgvlp_fast.video.errors import VideoError
 from surgvlp_fast.video.metadata import VideoMetadata
 from surgvlp_fast.video.reader import VideoReader
@@ -70,4 +72,5 @@ def open_video(path, backend: str = "auto", threads: int = 1, device="cpu", **op
     return cls(path, index, threads=threads, device=device, **options)
 
 
-__all__ = ["open_video", "available_backends", "VideoReader", "VideoMetadata", "VideoError", "BACKENDS"]
+__all__ = ["open_video", "decode_clips", "ClipRequest", "ClipBatchError", "available_backends", "VideoReader",
+           "VideoMetadata", "VideoError", "BACKENDS"]
