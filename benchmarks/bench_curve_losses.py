@@ -52,7 +52,8 @@ def main(argv=None):
     parser.add_argument("--losses", nargs="+", default=["milnce", "clip_ntx"], choices=["milnce", "clip_ntx"])
     args = parser.parse_args(argv)
     if native_submodule("losses") is None:
-        sys.exit("bench_curve_losses: the compiled core is not available (build it, or unset SURGVLP_FAST_DISABLE_NATIVE)")
+        sys.exit("bench_curve_losses: the compiled core is not available "
+                 "(build it, or unset SURGVLP_FAST_DISABLE_NATIVE)")
     sizes = sorted(set(args.sizes))
     lines, rows, fits = [], [], []
     for loss in args.losses:

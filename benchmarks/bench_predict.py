@@ -8,8 +8,17 @@ Implementations (same frames: the ones played at whole seconds; same model; same
                   a time, keeping the frames at whole seconds (the baseline)
 The issue's goal: predict >= 5x user_loop on 2 CPU cores, ResNet-50 released layout at 224x224, 720p video.
 
+--gpu (tools/gpu_check.sh's predict row): the same model on one GPU, batched bf16, over a 1080p video:
+- nvdec bf16 every frame   preprocess="fast" on CUDA: NVDEC decodes, the resize runs in the decoder's kernel,
+                           every frame of the video through the model (the pipeline's throughput; goal
+                           >= 1000 frames/s on one H100)
+- nvdec bf16 1 fps         the same at predict's default rate (video seconds per second of wall time)
+- cpu decode bf16 every frame   the official preprocessing (CPU decode, PIL), the model on the GPU
+The labels of the NVDEC run are compared with the CPU-decoded run's (fast preprocessing: close, not equal).
+
     .venv/bin/python benchmarks/bench_predict.py [--seconds 60] [--size 1280x720] [--arch resnet50] [--threads 2]
-Prints the table, appends rows to benchmarks/results.csv unless --no-csv.
+    .venv/bin/python benchmarks/bench_predict.py --gpu [--seconds 60] [--gpu-batch 256] [--json FILE]
+Prints the table, writes --json when given, appends rows to benchmarks/results.csv unless --no-csv.
 """
 import os
 import subprocess
@@ -69,13 +78,102 @@ def user_loop(model, video: str, classes: ClassEmbeddings) -> np.ndarray:
     return zeroshot.predict(torch.cat(features), classes.embeddings).numpy()
 
 
+GOAL_FRAMES_PER_S = 1000.0   # the issue's GPU goal, one H100
+GPU_RUNS = ("nvdec bf16 every frame", "nvdec bf16 1 fps", "cpu decode bf16 every frame")
+
+
+def gpu_run(name: str, model, video: str, classes, source_fps: float, batch_size: int, threads: int):
+    """(labels, frames through the model) of one GPU implementation."""
+    fast = name.startswith("nvdec")
+    timeline = predict(model, video, classes, fps=1.0 if name.endswith("1 fps") else source_fps, batch_size=batch_size,
+                       preprocess="fast" if fast else "official", device="cuda", amp_dtype=torch.bfloat16,
+                       threads=threads)
+    torch.cuda.synchronize()
+    return timeline.labels, len(timeline.labels)
+
+
+def gpu_main(args) -> int:
+    from harness import cuda_device, print_json_line
+    from surgvlp_fast.video import open_video
+
+    device = cuda_device("bench_predict --gpu")
+    if device is None:
+        return 2
+    size = args.size or "1920x1080"
+    os.makedirs(args.workdir, exist_ok=True)
+    video = make_video(os.path.join(args.workdir, f"testsrc2_{size}_{args.seconds}s.mp4"), args.seconds, size)
+    warm = make_video(os.path.join(args.workdir, f"testsrc2_{size}_3s.mp4"), 3, size)
+    with open_video(video, backend="native", device="cuda") as reader:
+        source_fps, status = float(reader.metadata.fps), str(reader.gpu_status)
+    model, tokenizer = build_model(args.arch)
+    model = model.cuda()
+    classes = ClassEmbeddings(model, tokenizer, "cholec80", device="cuda")
+    results = {"device": device, "video": f"{size} {args.seconds}s", "arch": args.arch, "batch": args.gpu_batch,
+               "decoder": status, "goal_frames_per_s": GOAL_FRAMES_PER_S, "results": {}}
+    labels = {}
+    for name in GPU_RUNS:
+        try:
+            gpu_run(name, model, warm, classes, source_fps, args.gpu_batch, args.threads)   # cuDNN, the decoder
+            best = float("inf")
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                labels[name], frames = gpu_run(name, model, video, classes, source_fps, args.gpu_batch, args.threads)
+                best = min(best, time.perf_counter() - start)
+            results["results"][name] = {"frames": frames, "seconds": best, "frames_per_s": frames / best,
+                                        "video_s_per_s": args.seconds / best}
+        except Exception as e:   # one failing implementation is a row, the others still run
+            results["results"][name] = {"error": f"{type(e).__name__}: {e}"}
+        print_json_line({name: results["results"][name]})
+    if "nvdec bf16 every frame" in labels and "cpu decode bf16 every frame" in labels:
+        a, b = labels["nvdec bf16 every frame"], labels["cpu decode bf16 every frame"]
+        results["label_agreement"] = float(np.mean(a == b)) if len(a) == len(b) else None
+    finish(args, gpu_table(results), gpu_rows(results), results)
+    missing = [n for n, r in results["results"].items() if "error" in r]
+    if "nvdec" not in status:
+        print(f"bench_predict --gpu: not measured on NVDEC: {status}", file=sys.stderr)
+    return 1 if missing or "nvdec" not in status else 0
+
+
+GPU_METRICS = [Metric("frames_per_s", "frames_per_s", "frames/s", ".1f"), Metric("seconds", "seconds", "s", ".3f"),
+               Metric("video_s_per_s", "video_s_per_s", "video s/s", ".1f")]
+
+
+def gpu_rows(results) -> list:
+    """results.csv rows of a --gpu results dict (the JSON it writes)."""
+    size = f"{results['arch']} {results['video']} batch {results['batch']} bf16"
+    return measurement_rows("gpu_predict", size, results["results"], GPU_METRICS)
+
+
+def gpu_table(results) -> str:
+    """Markdown table of a --gpu results dict: speed per implementation and the goal."""
+    lines = []
+    for name, r in results["results"].items():
+        if "error" in r:
+            lines.append([name, f"error: {r['error']}", "", "", ""])
+            continue
+        goal = ("met" if r["frames_per_s"] >= results["goal_frames_per_s"] else "missed") if "every frame" in name \
+            else "-"
+        lines.append([name, f"{r['frames_per_s']:.0f}", f"{r['video_s_per_s']:.1f}", f"{r['seconds']:.2f}", goal])
+    agreement = results.get("label_agreement")
+    shown = "-" if agreement is None else f"{100 * agreement:.1f} %"
+    return (markdown_table(["implementation", "frames/s", "video s/s", "seconds",
+                            f"goal >= {results['goal_frames_per_s']:.0f} frames/s"], lines)
+            + f"\n\n{results['arch']}, {results['video']}, batch {results['batch']}, decoder: {results['decoder']}; "
+              f"labels of NVDEC (fast preprocessing) vs CPU decode (official): {shown} equal")
+
+
 def main(argv=None):
-    parser = bench_parser(__doc__, repeats=1, threads=2, workdir="surgvlp_bench_predict")
+    parser = bench_parser(__doc__, repeats=1, threads=2, workdir="surgvlp_bench_predict", json_out=True)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--size", default=None, help="video size WxH (default 1280x720; --gpu: 1920x1080)")
     parser.add_argument("--arch", default="resnet50", choices=("resnet50", "resnet18", "tiny_cnn"))
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--gpu", action="store_true", help="the GPU rows (NVDEC + batched bf16) instead of the CPU's")
+    parser.add_argument("--gpu-batch", type=int, default=256, help="--gpu: frames per model batch")
     args = parser.parse_args(argv)
+    if args.gpu:
+        return gpu_main(args)
+    args.size = args.size or "1280x720"
     torch.set_num_threads(args.threads)
     os.makedirs(args.workdir, exist_ok=True)
     video = make_video(os.path.join(args.workdir, f"testsrc2_{args.size}_{args.seconds}s.mp4"), args.seconds, args.size)
@@ -107,4 +205,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,5 @@
 """The GPU check behind tools/gpu_check.sh: build, kernel report, every GPU-marked test, the GPU
-benchmarks (losses, clip sampling, a training step); one markdown report plus rows in
+benchmarks (losses, clip sampling, a training step, predict); one markdown report plus rows in
 benchmarks/results.csv.
 
     python benchmarks/gpu_check.py [--out DIR] [--dry-run] [--quick]
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 LOSSES, SAMPLER, TRAIN = "gpu_losses.json", "gpu_sampler.json", "gpu_train.json"   # the benchmarks' results
+PREDICT = "gpu_predict.json"
 
 
 @dataclass
@@ -61,6 +62,9 @@ def plan(out_dir: str, python: str, quick: bool = False) -> list:
         Step("training step: ResNet-50 + BERT-base at the paper's batches",
              [python, "benchmarks/bench_gpu_train.py", *training, "--json", os.path.join(out_dir, TRAIN)], 420,
              no_interpreter),
+        Step("predict: NVDEC + batched bf16, ResNet-50 at 224 on 1080p (goal >= 1000 frames/s)",
+             [python, "benchmarks/bench_predict.py", "--gpu", "--seconds", "20" if quick else "60", "--threads", "8",
+              "--json", os.path.join(out_dir, PREDICT)], 240),
     ]
 
 
@@ -93,10 +97,12 @@ def sections():
     import bench_gpu_losses
     import bench_gpu_sampler
     import bench_gpu_train
+    import bench_predict
 
     return [(LOSSES, "Fused losses (forward + backward)", bench_gpu_losses.table),
             (SAMPLER, "Clip sampling (clip recipe, 336 px)", bench_gpu_sampler.table),
-            (TRAIN, "Training step (peskavlp, the paper's per-GPU batches)", bench_gpu_train.table)]
+            (TRAIN, "Training step (peskavlp, the paper's per-GPU batches)", bench_gpu_train.table),
+            (PREDICT, "predict (NVDEC + batched bf16)", bench_predict.gpu_table)]
 
 
 def write_report(path: str, outcomes: list, out_dir: str, device: str) -> str:
@@ -140,7 +146,7 @@ def main(argv=None) -> int:
             print(f"  {i}. {s.name} (limit {s.timeout_s} s): {(env + ' ') if env else ''}{' '.join(s.command)}")
         return 0
     os.makedirs(args.out, exist_ok=True)
-    for name in (LOSSES, SAMPLER, TRAIN):  # the report shows this run's results only
+    for name in (LOSSES, SAMPLER, TRAIN, PREDICT):  # the report shows this run's results only
         if os.path.exists(os.path.join(args.out, name)):
             os.remove(os.path.join(args.out, name))
     outcomes = []

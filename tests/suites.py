@@ -11,9 +11,10 @@ FALLBACK = (
     "tests/losses/test_softdtw.py", "tests/losses/test_softdtw_loss.py",
     "tests/pretrain/test_augment.py", "tests/pretrain/test_augment_native.py", "tests/pretrain/test_datasets.py",
     "tests/video/test_readers.py", "tests/video/test_bad_input.py", "tests/video/test_index_cache.py",
-    "tests/video/test_native.py", "tests/training/test_host_syncs.py", "tests/test_doctor.py",
+    "tests/video/test_native.py", "tests/video/test_batch_decode.py", "tests/video/test_batch_decode_datasets.py",
+    "tests/training/test_host_syncs.py", "tests/test_doctor.py",
     "tests/training/test_cli.py::test_train_one_process",
-    "tests/inference/test_predict.py", "tests/inference/test_index.py",
+    "tests/inference/test_predict.py", "tests/inference/test_index.py", "tests/inference/test_probe.py",
 )
 # Tests that compare the floating-point results of two implementations (kernels, layouts, processes):
 # CI runs them again under ATEN_CPU_CAPABILITY=default (other SIMD kernels and reduction orders).

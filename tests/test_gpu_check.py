@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import bench_gpu_losses  # noqa: E402
 import bench_gpu_sampler  # noqa: E402
 import bench_gpu_train  # noqa: E402
+import bench_predict  # noqa: E402
 import gpu_check  # noqa: E402
 
 RESULTS = {
@@ -54,6 +55,7 @@ def test_dry_run_prints_the_steps_and_exits_0():
         f"{i}. {s.name}" for i, s in enumerate(gpu_check.plan("out", sys.executable), 1)]
     assert "doctor --kernels" in done.stdout and "-m gpu" in done.stdout and "bench_gpu_losses.py" in done.stdout
     assert "bench_gpu_sampler.py --clips 16" in done.stdout
+    assert "bench_predict.py --gpu --seconds 60 --threads 8 --json" in done.stdout
     assert f"bench_gpu_train.py --cells {' '.join(bench_gpu_train.CELLS)} --json" in done.stdout
     quick = {s.name: s.command for s in gpu_check.plan("out", sys.executable, quick=True)}
     train = quick["training step: ResNet-50 + BERT-base at the paper's batches"]
@@ -62,12 +64,12 @@ def test_dry_run_prints_the_steps_and_exits_0():
 
 
 def test_benchmarks_fail_loudly_without_a_gpu_and_reject_bad_cells():
-    for script, args in (("bench_gpu_sampler.py", []), ("bench_gpu_train.py", []),
+    for script, args in (("bench_gpu_sampler.py", []), ("bench_gpu_train.py", []), ("bench_predict.py", ["--gpu"]),
                          ("bench_gpu_train.py", ["--cells", "fp8+ckpt"])):
         done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args], capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert ("cell 'fp8+ckpt'" if args else "no CUDA device") in done.stderr
+        assert ("cell 'fp8+ckpt'" if "--cells" in args else "no CUDA device") in done.stderr
     assert bench_gpu_train.parse_cell("fp16+ckpt+compile") == {"precision": "fp16", "checkpointing": True,
                                                                "compile": True}
     cfg = bench_gpu_train.overrides("w", bench_gpu_train.parse_cell("fp16+compile"), 8)
@@ -146,3 +148,39 @@ def test_step_runner_records_failures_and_time_limits(tmp_path):
     assert ok.returncode == 0 and ok.tail == "fine"
     slow = gpu_check.run_step(gpu_check.Step("slow", [sys.executable, "-c", "import time; time.sleep(30)"], 1))
     assert slow.returncode == 124 and "stopped after 1 s" in slow.tail
+
+
+PREDICT = {
+    "device": "NVIDIA H100 80GB HBM3", "video": "1920x1080 60s", "arch": "resnet50", "batch": 256,
+    "decoder": "nvdec on cuda:0", "goal_frames_per_s": 1000.0, "label_agreement": 0.98,
+    "results": {"nvdec bf16 every frame": {"frames": 1500, "seconds": 1.2, "frames_per_s": 1250.0,
+                                           "video_s_per_s": 50.0},
+                "nvdec bf16 1 fps": {"frames": 60, "seconds": 1.0, "frames_per_s": 60.0, "video_s_per_s": 60.0},
+                "cpu decode bf16 every frame": {"error": "RuntimeError: out of memory"}},
+}
+
+
+def test_predict_row_report_and_rows(tmp_path):
+    import json
+
+    (tmp_path / gpu_check.PREDICT).write_text(json.dumps(PREDICT))
+    step = gpu_check.plan(str(tmp_path), sys.executable)[-1]
+    assert step.name.startswith("predict: NVDEC + batched bf16") and "--gpu" in step.command
+    assert gpu_check.plan(str(tmp_path), sys.executable, quick=True)[-1].command[3:5] == ["--seconds", "20"]
+    text = gpu_check.write_report(str(tmp_path / "report.md"), [gpu_check.Outcome(step, 0, 90.0, "ok")],
+                                  str(tmp_path), "NVIDIA H100 80GB HBM3")
+    assert "## predict (NVDEC + batched bf16)" in text
+    assert "| nvdec bf16 every frame | 1250 | 50.0 | 1.20 | met |" in text
+    assert "| nvdec bf16 1 fps | 60 | 60.0 | 1.00 | - |" in text
+    assert "| cpu decode bf16 every frame | error: RuntimeError: out of memory |" in text
+    assert "decoder: nvdec on cuda:0" in text and "98.0 % equal" in text
+    slower = json.loads(json.dumps(PREDICT))
+    slower["results"]["nvdec bf16 every frame"]["frames_per_s"] = 999.0
+    assert "| 999 | 50.0 | 1.20 | missed |" in bench_predict.gpu_table(slower)
+    rows = bench_predict.gpu_rows(PREDICT)
+    size = "resnet50 1920x1080 60s batch 256 bf16"
+    assert {"benchmark": "gpu_predict", "implementation": "nvdec bf16 every frame", "size": size,
+            "metric": "frames_per_s", "value": "1250.0", "unit": "frames/s"} in rows
+    assert {"benchmark": "gpu_predict", "implementation": "cpu decode bf16 every frame", "size": size,
+            "metric": "error", "value": "RuntimeError: out of memory", "unit": ""} in rows
+    assert len(rows) == 3 + 3 + 1

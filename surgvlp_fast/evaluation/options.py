@@ -36,8 +36,8 @@ class EvalOptions:
     probe_momentum: float = ProbeOptions.momentum
     probe_epochs: int = ProbeOptions.epochs
     probe_batch_size: int = ProbeOptions.batch_size
-    probe_out: str = ""          # linear probe: save the trained head to this file ("" = not saved), for
-                                 # `predict --probe`; only a probe protocol takes it (scope it: cholec80-probe.probe_out)
+    probe_out: str = ""          # linear probe: save the trained head to this file ("" = not saved) for
+                                 # `predict --probe`; only probe protocols take it (cholec80-probe.probe_out=F)
     seed: int = 0
     retrieval_split: str = "splits/val.csv"   # retrieval: hold-out lectures of the pretraining data folder
     retrieval_frames: int = 10                # frames per segment, mean-pooled

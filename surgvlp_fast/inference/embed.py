@@ -96,8 +96,8 @@ def embed_video(model, path, settings: FrameSettings = FrameSettings(), *, batch
                 progress: Callable[[int], None] | None = None, on_open: Callable[[int], None] | None = None,
                 normalize: bool = True):
     """(times (N,) seconds, float32 embeddings (N, d) on the CPU, L2-normalised unless `normalize=False`,
-    duration) of the frames played at k / fps. `on_open(N)` is called once the frame count is known, `progress(n)` after each
-    batch of n frames. Raises VideoError for a file that cannot be read as a video."""
+    duration) of the frames played at k / fps. `on_open(N)` is called once the frame count is known,
+    `progress(n)` after each batch of n frames. Raises VideoError for a file that cannot be read as a video."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device) if device is not None else weights_device(model)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..video import VideoError, open_video
+from ..video import ClipRequest, VideoError, decode_clips, open_video
 from . import recipes
 from .levels import LEVELS, Level
 from ..errors import CorruptVideoError, DataFormatError
@@ -116,7 +116,34 @@ class LectureDataset(Dataset):
             raise CorruptVideoError(self.video_path(index), err.reason) from err
 
     def sample(self, i: int, rng: np.random.Generator) -> dict:
+        """Sample i: its plan, and the clip decoded by lecture i's reader."""
+        rest, request = self.plan(i, rng)
+        return {"video": self.reader(i).frames_at(**request), **rest}
+
+    def plan(self, i: int, rng: np.random.Generator) -> tuple[dict, dict]:
+        """Every random draw of sample i, without decoding: (the sample's other fields, frames_at's
+        arguments for lecture i's clip)."""
         raise NotImplementedError
+
+    def samples(self, indices) -> list:
+        """Samples `indices` of the current epoch, equal to [self[i] for i in indices], their clips
+        decoded together (`decode_clips`: `decode_threads` threads, one decoder per clip in flight).
+        A sample whose lecture cannot be opened or decoded is a CorruptVideoError in its place."""
+        plans, requests, out = [], [], [None] * len(indices)
+        for k, index in enumerate(indices):
+            try:
+                rest, request = self.plan(index, np.random.default_rng([self.seed, self.epoch, index]))
+                plans.append((k, index, rest))
+                requests.append(ClipRequest(self.reader(index).path, **request))
+            except CorruptVideoError as err:
+                out[k] = err
+            except VideoError as err:
+                out[k] = CorruptVideoError(self.video_path(index), err.reason)
+        clips = decode_clips(requests, threads=self.decode_threads, errors="return", backend=self.video_backend)
+        for (k, index, rest), video in zip(plans, clips):
+            out[k] = (CorruptVideoError(self.video_path(index), video.reason) if isinstance(video, VideoError)
+                      else {"video": video, **rest})
+        return out
 
     def _text_choice(self, option: str, choice: str, source: str) -> str:
         """Check a `*_text` option: "text", the source's alternative column, or "random" (one of the two
@@ -160,21 +187,21 @@ class ClipLevelDataset(LectureDataset):
             if len(self.texts["aws"][vid]) == 0:
                 raise DataFormatError(self.texts["aws"][vid].path, "no narration row")
 
-    def sample(self, i, rng):
+    def plan(self, i, rng):
         vid = self.video_ids[i]
         aws, whisper = self.texts["aws"][vid], self.texts["whisper"][vid]
         r = int(rng.integers(len(aws)))
         anchor = pick_texts(aws, rng, self.narration_text)[r]
         s, e = self._window(aws.start[r], aws.end[r])
-        video, clip = recipes.clip_frames(
-            self.reader(i), rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
+        request, clip = recipes.clip_request(
+            self.reader(i).metadata, rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
             num_frames=self.num_frames, size=self.size, center_crop=self.center_crop, random_flip=self.random_flip,
             frame_pick=self.frame_pick, integer_seek=self.truncate_times)
         window = (s, e) if self.candidate_window == "sentence" else clip
         rows = self._overlap(whisper, *window)
         candidates = [whisper.text[j] for j in rows[: self.num_candidates]]
         candidates += [anchor] * (self.num_candidates - len(candidates))
-        return {"video": video, self.level.first: [anchor], self.level.second: candidates}
+        return {self.level.first: [anchor], self.level.second: candidates}, request
 
 
 class KeystepLevelDataset(LectureDataset):
@@ -197,7 +224,7 @@ class KeystepLevelDataset(LectureDataset):
             if len(self.texts["keystep"][vid]) == 0:
                 raise DataFormatError(self.texts["keystep"][vid].path, "no keystep row")
 
-    def sample(self, i, rng):
+    def plan(self, i, rng):
         vid = self.video_ids[i]
         keysteps = self.texts["keystep"][vid]
         r = int(rng.integers(len(keysteps)))
@@ -219,13 +246,12 @@ class KeystepLevelDataset(LectureDataset):
             start, end = expand_min_time(float(pool[0][1]), float(pool[-1][2]), self.min_time)
         else:
             start, end = s, e
-        reader = self.reader(i)
-        start, end = _inside(start, end, reader.metadata.duration)
-        video = recipes.keystep_frames(reader, rng, start, end, num_frames=self.num_frames, size=self.size,
-                                       center_crop=self.center_crop, random_flip=self.random_flip)
+        meta = self.reader(i).metadata
+        start, end = _inside(start, end, meta.duration)
+        request = recipes.linspace_request(meta, rng, start, end, self.num_frames, size=self.size,
+                                           center_crop=self.center_crop, random_flip=self.random_flip)
         pos_step = torch.tensor(list(range(real)) + [-1] * (k - real), dtype=torch.long)
-        return {"video": video, self.level.first: [parent], self.level.second: [p[0] for p in pool],
-                "pos_step": pos_step}
+        return {self.level.first: [parent], self.level.second: [p[0] for p in pool], "pos_step": pos_step}, request
 
 
 class VideoLevelDataset(LectureDataset):
@@ -249,19 +275,19 @@ class VideoLevelDataset(LectureDataset):
                 if len(self.texts[source][vid]) == 0:
                     raise DataFormatError(self.texts[source][vid].path, f"no {source} row")
 
-    def sample(self, i, rng):
+    def plan(self, i, rng):
         vid = self.video_ids[i]
         abstracts, keysteps = self.texts["abstract"][vid], self.texts["keystep"][vid]
         parent = pick_texts(abstracts, rng, self.abstract_text)[int(rng.integers(len(abstracts)))]
         texts = pick_texts(keysteps, rng, self.keystep_text)
         picked, pos = subsample_steps(len(keysteps), self.num_steps, self.step_subsample)
         start, end = expand_min_time(float(keysteps.start[picked[0]]), float(keysteps.end[picked[-1]]), self.min_time)
-        reader = self.reader(i)
-        start, end = _inside(start, end, reader.metadata.duration)
-        video = recipes.video_frames(reader, rng, start, end, num_frames=self.num_frames, size=self.size,
-                                     center_crop=self.center_crop, random_flip=self.random_flip)
-        return {"video": video, self.level.first: [parent], self.level.second: [texts[j] for j in picked],
-                "pos_step": torch.tensor(pos, dtype=torch.long)}
+        meta = self.reader(i).metadata
+        start, end = _inside(start, end, meta.duration)
+        request = recipes.linspace_request(meta, rng, start, end, self.num_frames, size=self.size,
+                                           center_crop=self.center_crop, random_flip=self.random_flip)
+        return ({self.level.first: [parent], self.level.second: [texts[j] for j in picked],
+                 "pos_step": torch.tensor(pos, dtype=torch.long)}, request)
 
 
 def pick_texts(table: TextTable, rng, choice: str) -> tuple:

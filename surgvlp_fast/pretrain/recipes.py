@@ -27,8 +27,7 @@ def square_crop(width: int, height: int, rng: np.random.Generator, center: bool)
     return int((width - side) * aw), int((height - side) * ah), side, side
 
 
-def _crop_and_flip(reader, rng, center_crop, random_flip):
-    meta = reader.metadata
+def _crop_and_flip(meta, rng, center_crop, random_flip):
     crop = square_crop(meta.width, meta.height, rng, center_crop)
     flip = bool(random_flip and rng.uniform() > 0.5)
     return crop, flip
@@ -47,37 +46,53 @@ def pick_frames(count: int, num_frames: int, frame_pick: str) -> np.ndarray:
     raise ValueError(f"frame_pick must be one of {FRAME_PICKS}, got {frame_pick!r}")
 
 
-def clip_frames(reader, rng: np.random.Generator, start: float, end: float, *, clip_min: int = 3,
-                clip_max: int = 5, fps: float = 2.0, num_frames: int = 4, size: int = 336,
-                center_crop: bool = False, random_flip: bool = True, frame_pick: str = "centered",
-                integer_seek: bool = False) -> tuple[torch.Tensor, tuple[float, float]]:
-    """Clip level (§2.4): a random L ∈ [clip_min, clip_max] s sub-window of [start, end] at `fps`,
-    `num_frames` of its 2L positions kept. Random draws in the reference's order: L, seek, crop, flip.
-    The seek is uniform in [start, end - L]; `integer_seek=True` draws it among whole seconds (the
-    reference). Returns the frames and the sub-window (seek, seek + L) they were taken from.
-    """
+def clip_request(meta, rng: np.random.Generator, start: float, end: float, *, clip_min: int = 3,
+                 clip_max: int = 5, fps: float = 2.0, num_frames: int = 4, size: int = 336,
+                 center_crop: bool = False, random_flip: bool = True, frame_pick: str = "centered",
+                 integer_seek: bool = False) -> tuple[dict, tuple[float, float]]:
+    """clip_frames' random draws without the decoding: frames_at's arguments (timestamps, crop, size,
+    flip) for a video of metadata `meta`, and the sub-window."""
     length = int(rng.integers(clip_min, clip_max + 1))
     if integer_seek:
         seek = float(rng.integers(int(start), int(max(start, end - length)) + 1))
     else:
         seek = float(rng.uniform(start, max(start, end - length)))
-    seek = max(0.0, min(seek, reader.metadata.duration - length))  # the clip always fits in the video
-    crop, flip = _crop_and_flip(reader, rng, center_crop, random_flip)
+    seek = max(0.0, min(seek, meta.duration - length))  # the clip always fits in the video
+    crop, flip = _crop_and_flip(meta, rng, center_crop, random_flip)
     count = max(int(round(length * fps)), 1)
     timestamps = seek + pick_frames(count, num_frames, frame_pick) / fps
-    return reader.frames_at(timestamps, crop=crop, size=size, flip=flip), (seek, seek + length)
+    return {"timestamps": timestamps, "crop": crop, "size": size, "flip": flip}, (seek, seek + length)
 
 
-def linspace_frames(reader, rng: np.random.Generator, start: float, end: float, num_frames: int, *,
-                    size: int = 336, center_crop: bool = False, random_flip: bool = True) -> torch.Tensor:
-    """Keystep / video level (§2.5-2.6): integer fps F = ceil(num_frames / (end - start)), then
-    `num_frames` of the window's positions by clamp(long(linspace(0, T, num_frames)), 0, T - 1)."""
+def clip_frames(reader, rng: np.random.Generator, start: float, end: float,
+                **options) -> tuple[torch.Tensor, tuple[float, float]]:
+    """Clip level (§2.4): a random L ∈ [clip_min, clip_max] s sub-window of [start, end] at `fps`,
+    `num_frames` of its 2L positions kept. Random draws in the reference's order: L, seek, crop, flip.
+    The seek is uniform in [start, end - L]; `integer_seek=True` draws it among whole seconds (the
+    reference). Returns the frames and the sub-window (seek, seek + L) they were taken from.
+    Options: clip_request's.
+    """
+    request, window = clip_request(reader.metadata, rng, start, end, **options)
+    return reader.frames_at(**request), window
+
+
+def linspace_request(meta, rng: np.random.Generator, start: float, end: float, num_frames: int, *,
+                     size: int = 336, center_crop: bool = False, random_flip: bool = True) -> dict:
+    """linspace_frames' random draws without the decoding: frames_at's arguments."""
     length = max(float(end) - float(start), 1e-6)
     rate = math.ceil(num_frames / length)
     count = max(1, int(math.ceil(length * rate - 1e-9)))
     picked = torch.linspace(0, count, num_frames).long().clamp(0, count - 1).numpy()
-    crop, flip = _crop_and_flip(reader, rng, center_crop, random_flip)
-    return reader.frames_at(float(start) + picked / rate, crop=crop, size=size, flip=flip)
+    crop, flip = _crop_and_flip(meta, rng, center_crop, random_flip)
+    return {"timestamps": float(start) + picked / rate, "crop": crop, "size": size, "flip": flip}
+
+
+def linspace_frames(reader, rng: np.random.Generator, start: float, end: float, num_frames: int,
+                    **options) -> torch.Tensor:
+    """Keystep / video level (§2.5-2.6): integer fps F = ceil(num_frames / (end - start)), then
+    `num_frames` of the window's positions by clamp(long(linspace(0, T, num_frames)), 0, T - 1).
+    Options: linspace_request's."""
+    return reader.frames_at(**linspace_request(reader.metadata, rng, start, end, num_frames, **options))
 
 
 def keystep_frames(reader, rng, start, end, *, num_frames: int = 16, **options) -> torch.Tensor:

@@ -3,15 +3,17 @@
 One clip's frames hang on one reference chain, so threads inside one clip gain little; a batch of
 clips (of one video or many) decodes in parallel instead: the native sampler runs one decoder per
 clip in flight on `threads` threads (GIL released), and the shared pipeline (pipeline.py) then
-crops, resizes and flips each clip exactly as `open_video(path).frames_at(...)` does, so every
-clip is bit for bit what the reader returns. Without the native sampler (not built, or
-SURGVLP_FAST_DISABLE_NATIVE=1) the clips go through the readers one at a time: the same results.
+crops, resizes and flips each clip exactly as `open_video(path).frames_at(...)` does (on `threads`
+Python threads: torch's resize releases the GIL), so every clip is bit for bit what the reader
+returns. Without the native sampler (not built, or SURGVLP_FAST_DISABLE_NATIVE=1) the clips go
+through the readers one at a time: the same results.
 
 Errors stay per clip: a missing or corrupt file, or a crop that does not fit, fails its own clip
 only. `errors="raise"` (default) raises ClipBatchError after the whole batch, naming every failed
 clip's file; `errors="return"` puts the exception in the failed clip's place.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -87,10 +89,13 @@ def decode_clips(requests, *, threads: int = 1, errors: str = "raise", backend: 
     sampler = native_submodule("sampler") if backend in ("auto", "native") else None
     if backend == "native" and sampler is None:
         raise ValueError("video backend 'native' is not available here (not built or switched off)")
-    if sampler is not None:
-        results = _decode_native(sampler, requests, threads)
-    else:
+    if sampler is None:
         results = _decode_one_by_one(requests, backend)
+    else:  # a folder of frames is no video file: its clips go through its reader
+        folders = [i for i, r in enumerate(requests) if os.path.isdir(r.path)]
+        results = _decode_native(sampler, [r for r in requests if not os.path.isdir(r.path)], threads)
+        for i, result in zip(folders, _decode_one_by_one([requests[i] for i in folders], "frames")):
+            results.insert(i, result)
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, Exception)]
     if failures and errors == "raise":
         raise ClipBatchError(failures, results)
@@ -99,7 +104,7 @@ def decode_clips(requests, *, threads: int = 1, errors: str = "raise", backend: 
 
 def _decode_one_by_one(requests, backend) -> list:
     """The fallback: every clip through its file's reader (opened once per file), in order."""
-    from surgvlp_fast.video import open_video
+    from surgvlp_fast.video.opening import open_video
 
     readers, results = {}, []
     try:
@@ -157,12 +162,21 @@ def _decode_native(sampler, requests, threads) -> list:
         clips.append((video_ids[path], torch.from_numpy(unique.astype(np.int64))))
         plans.append((i, path, index, crop, size, inverse))
     decoded = sampler.decode_clips(videos, clips, threads) if clips else []
-    for (i, path, index, crop, size, inverse), (frames, error) in zip(plans, decoded):
+
+    def finish(job):  # the reader's steps after decoding (reader.py: frames_at)
+        (i, path, index, crop, size, inverse), (frames, error) = job
         if error is not None:
-            results[i] = VideoError(path, error)
-            continue
-        r = requests[i]
+            return i, VideoError(path, error)
         frames = finish_frames(frames, index.quarter_turns, crop, size)
         frames = frames.index_select(0, torch.from_numpy(inverse.reshape(-1).astype(np.int64)))
-        results[i] = arrange(frames, r.flip, r.layout)
+        return i, arrange(frames, requests[i].flip, requests[i].layout)
+
+    jobs = list(zip(plans, decoded))
+    if threads > 1 and len(jobs) > 1:  # torch's resize releases the GIL: the clips finish in parallel too
+        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
+            finished = list(pool.map(finish, jobs))
+    else:
+        finished = map(finish, jobs)
+    for i, result in finished:
+        results[i] = result
     return results

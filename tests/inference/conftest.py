@@ -1,15 +1,11 @@
 """A tiny checkpoint `surgvlp_fast.load` reads (our layout: last.pt + config.yaml beside it) and the
 tiny world's held-out Cholec80 videos as real H.264 files (lossless RGB: the PNG frames exactly)."""
 import dataclasses
-import subprocess
 
 import pytest
 import torch
 
-from video_helpers import FFMPEG
-
-CONFIG = "configs/demo.yaml"
-FRAME_OPTIONS = ["--resize", "64x64", "--crop", "64"]   # the world's 64x64 frames, as `eval -o resize=64x64 -o crop=64`
+from inference_helpers import CONFIG, h264_from_frames
 
 
 @pytest.fixture(autouse=True)
@@ -41,14 +37,6 @@ def checkpoint(world, tmp_path_factory):
                         tokenizer).eval()
     torch.save({"model": model.state_dict(), "step": 1}, folder / "last.pt")
     return str(folder / "last.pt"), model, tokenizer
-
-
-def h264_from_frames(pattern: str, out: str, count: int):
-    """A 25 fps lossless H.264 (libx264rgb, qp 0) video showing frame k of `pattern` (from 1) during second k-1."""
-    subprocess.run([FFMPEG, "-y", "-v", "error", "-framerate", "1", "-start_number", "1", "-i", pattern,
-                    "-frames:v", str(25 * count), "-r", "25", "-c:v", "libx264rgb", "-qp", "0", "-preset", "ultrafast",
-                    "-g", "25", out], check=True)
-    return out
 
 
 @pytest.fixture(scope="session")

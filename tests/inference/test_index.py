@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import surgvlp_fast
-from conftest import FRAME_OPTIONS, h264_from_frames
+from inference_helpers import FRAME_OPTIONS, h264_from_frames
 from surgvlp_fast.cli import main
 from surgvlp_fast.inference.embed import FrameSettings
 from surgvlp_fast.inference.moments import exact_top, merge_hits

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 import surgvlp_fast
-from conftest import FRAME_OPTIONS
+from inference_helpers import FRAME_OPTIONS
 from surgvlp_fast.cli import main
 from surgvlp_fast.evaluation.options import EvalOptions
 from surgvlp_fast.evaluation.registry import get_protocol

@@ -8,6 +8,8 @@ import torch
 from surgvlp_fast._native import native_submodule
 from surgvlp_fast.video import (ClipBatchError, ClipRequest, VideoError, available_backends, decode_clips,
                                 open_video)
+from surgvlp_fast.video.index import load_index
+from surgvlp_fast.video.native_backend import NativeReader
 
 SOURCES = ("odd_size", "width_8_mod_16", "h264_bframes", "h264_long_gop", "vfr", "hevc")
 
@@ -129,8 +131,6 @@ def test_native_boundary_is_checked(videos):
         with pytest.raises(ValueError, match="native"):
             decode_clips([ClipRequest(videos["odd_size"], [0.0])], backend="native")
         return
-    from surgvlp_fast.video.index import load_index
-
     index = load_index(videos["odd_size"])
     video = (videos["odd_size"], index.stream_index, torch.from_numpy(index.pts),
              torch.from_numpy(index.keyframe.astype(np.uint8)))
@@ -152,3 +152,15 @@ def test_native_boundary_is_checked(videos):
                                 (0, torch.tensor([0, n - 1]))], 2)
     assert [e is None for _, e in out] == [False, False, False, True]
     assert "sorted" in out[0][1] and "out of range" in out[1][1] and out[3][0].shape == (2, 121, 161, 3)
+
+
+def test_batch_equals_the_native_reader_or_says_it_is_off(videos):
+    path = videos["width_8_mod_16"]
+    reader = NativeReader(path, load_index(path), threads=2)
+    request = ClipRequest(path, [0.3, 0.1, 1.7], crop=(8, 2, 300, 90), size=(45, 150), flip=True)
+    if native_submodule("sampler") is None:
+        with pytest.raises(VideoError, match="switched off"):
+            reader.frames_at(request.timestamps)
+        return
+    want = reader.frames_at(request.timestamps, crop=request.crop, size=request.size, flip=True)
+    assert torch.equal(decode_clips([request], backend="native")[0], want)
