@@ -29,7 +29,7 @@ def build_training_data(data: DataConfig, tokenizer, *, seed: int, validation: b
     """Datasets of the levels with a split (data.<level>.split), the clip-level validation set
     (when `validation` and data.val.split), the tokenising collates and the batched augmentation;
     `seed` seeds the datasets' draws."""
-    common = {"seed": seed, "video_backend": data.video_backend}
+    common = {"seed": seed, "video_backend": data.video_backend, "decode_threads": data.decode_threads}
     if data.video_root:
         common["video_root"] = data.video_root
 

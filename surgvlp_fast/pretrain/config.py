@@ -36,6 +36,8 @@ class DataConfig:
     video_root: str = ""               # "" = root/videos; or the training cache (video.prepare)
     video_backend: str = "auto"        # surgvlp_fast.video.open_video backend
     num_workers: int = 2
+    decode_threads: int = 1            # threads decoding a batch's clips together, in each DataLoader worker
+    #                                    (video.decode_clips); 1 = one clip at a time. See docs/training.md
     clip: ClipDataConfig = field(default_factory=lambda: ClipDataConfig(split="splits/train_narration.csv"))
     keystep: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(num_frames=16, max_length=200))
     video: LevelDataConfig = field(default_factory=lambda: LevelDataConfig(num_frames=64, max_length=200))
@@ -52,6 +54,9 @@ class DataConfig:
             level = getattr(self, lv)
             if level.batch_size < 1 or level.num_frames < 1 or level.size < 1 or level.max_length < 2:
                 raise ConfigError(f"{where}.{lv}: batch_size, num_frames, size must be ≥ 1 and max_length ≥ 2")
+        if isinstance(self.decode_threads, bool) or not isinstance(self.decode_threads, int) \
+                or self.decode_threads < 1:
+            raise ConfigError(f"{where}.decode_threads must be an integer ≥ 1, got {self.decode_threads!r}")
         if self.clip.views not in (1, 3):
             raise ConfigError(f"{where}.clip.views must be 1 (original) or 3 (original + 2 augmented), "
                               f"got {self.clip.views}")
@@ -104,6 +109,7 @@ def _level_parameters(level: str) -> dict:
             params[p.name] = p.default
         if klass is datasets.LectureDataset:
             break
-    set_by_config = {"self", "root", "split", "size", "num_frames", "seed", "video_root", "video_backend"}
+    set_by_config = {"self", "root", "split", "size", "num_frames", "seed", "video_root", "video_backend",
+                     "decode_threads"}
     return {name: type(default) for name, default in params.items()
             if name not in set_by_config and isinstance(default, (bool, int, float, str))}

@@ -72,7 +72,9 @@ class PassBatchSampler:
 class SkipCorrupt(Dataset):
     """Returns (sample, [messages of the corrupt samples replaced on the way]). A key may be
     (pass, index): the dataset's epoch is then set where the sample is made, so persistent
-    DataLoader workers follow the passes."""
+    DataLoader workers follow the passes. The DataLoader fetches a whole batch through
+    `__getitems__`: a dataset with `samples(indices)` (pretrain.datasets) makes the batch at once,
+    its clips decoded together; each corrupt sample is then replaced exactly as `__getitem__` does."""
 
     def __init__(self, dataset, corrupt_errors: tuple, retries: int):
         self.dataset, self.corrupt_errors, self.retries = dataset, corrupt_errors, retries
@@ -80,15 +82,40 @@ class SkipCorrupt(Dataset):
     def __len__(self):
         return len(self.dataset)
 
-    def __getitem__(self, key):
+    def _index(self, key) -> int:
+        """The dataset index of `key`, after setting the dataset's epoch when the key names one."""
         if isinstance(key, tuple):
             epoch, index = key
             if hasattr(self.dataset, "set_epoch"):
                 self.dataset.set_epoch(epoch)
-        else:
-            index = key
-        skipped = []
-        for attempt in range(self.retries + 1):
+            return index
+        return key
+
+    def __getitem__(self, key):
+        return self._substitute(self._index(key), [], first_attempt=0)
+
+    def __getitems__(self, keys: list) -> list:
+        """The batch `keys` (torch's map-style fetcher passes the batch sampler's list): equal to
+        [self[key] for key in keys], made by one `dataset.samples(indices)` call when the dataset has
+        one and the keys share one pass."""
+        passes = {key[0] for key in keys if isinstance(key, tuple)}
+        if not hasattr(self.dataset, "samples") or len(passes) > 1 or not keys:
+            return [self[key] for key in keys]
+        indices = [self._index(key) for key in keys]
+        out = []
+        for index, sample in zip(indices, self.dataset.samples(indices)):
+            if not isinstance(sample, BaseException):
+                out.append((sample, []))
+            elif isinstance(sample, self.corrupt_errors):   # its replacements: __getitem__'s next attempts
+                out.append(self._substitute(index, [f"sample {index}: {sample}"], first_attempt=1))
+            else:
+                raise sample
+        return out
+
+    def _substitute(self, index: int, skipped: list, first_attempt: int):
+        """(the first sample of index + k·stride, k ≥ first_attempt, that is not corrupt, skipped + the
+        messages of those that were)."""
+        for attempt in range(first_attempt, self.retries + 1):
             i = (index + attempt * SUBSTITUTE_STRIDE) % len(self.dataset)
             try:
                 return self.dataset[i], skipped
