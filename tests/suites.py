@@ -10,6 +10,7 @@ FALLBACK = (
     "tests/losses/test_objectives.py", "tests/losses/test_objectives_distributed.py",
     "tests/losses/test_softdtw.py", "tests/losses/test_softdtw_loss.py",
     "tests/pretrain/test_augment.py", "tests/pretrain/test_augment_native.py", "tests/pretrain/test_datasets.py",
+    "tests/pretrain/test_batched_stream.py",
     "tests/video/test_readers.py", "tests/video/test_bad_input.py", "tests/video/test_index_cache.py",
     "tests/video/test_native.py", "tests/video/test_batch_decode.py", "tests/video/test_batch_decode_datasets.py",
     "tests/training/test_host_syncs.py", "tests/test_doctor.py",

@@ -4,7 +4,8 @@ The order of a pass depends only on (seed, level, pass number): the indices are 
 generator seeded from them, padded to a multiple of the world size and dealt out by rank, as
 DistributedSampler does. The position (pass, batches consumed) is the resume state. A sample whose
 loading raises one of `corrupt_errors` is replaced by another sample (deterministically), counted,
-and reported with the batch; it never ends the run.
+and reported with the batch; it never ends the run. A batch is fetched whole (`SkipCorrupt.__getitems__`:
+a dataset's `samples(indices)` decodes its clips together), with the batches of one sample at a time.
 
 Batches consumed by every rank always cover a prefix of the pass's order (rank r's j-th sample is
 entry r + j·W of the padded order), so the position is also a global sample count. A run resumed
