@@ -31,7 +31,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Metric, bench_parser, finish, markdown_table, measurement_rows  # noqa: E402
+from harness import (Metric, bench_parser, cuda_device, finish, markdown_table, measurement_rows,  # noqa: E402
+                     print_json_line)
 from surgvlp_fast import zeroshot  # noqa: E402
 from surgvlp_fast.inference.predict import ClassEmbeddings, predict  # noqa: E402
 from surgvlp_fast.models import DualEncoder, TextEncoder, VisionEncoder, build_bert, load_tokenizer  # noqa: E402
@@ -93,7 +94,6 @@ def gpu_run(name: str, model, video: str, classes, source_fps: float, batch_size
 
 
 def gpu_main(args) -> int:
-    from harness import cuda_device, print_json_line
     from surgvlp_fast.video import open_video
 
     device = cuda_device("bench_predict --gpu")
