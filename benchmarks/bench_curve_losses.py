@@ -24,6 +24,8 @@ from harness import Metric, bench_parser, finish, markdown_table, measurement_ro
 from surgvlp_fast._native import native_submodule  # noqa: E402
 
 IMPLEMENTATIONS = ("fused_cpu", "reference")
+BENCHMARKS = ("curve_milnce", "curve_clip_ntx")
+EXPECTED = {"time": 2, "peak_extra_memory": {"fused_cpu": 1, "reference": 2}}   # per metric (per implementation)
 METRICS = [Metric("seconds", "time", "s", ".4f"), Metric("peak_extra_mb", "peak_extra_memory", "MB", ".1f")]
 EXPONENTS = [Metric("time_exponent", "time_exponent", "log-log slope", ".3f"),
              Metric("memory_exponent", "memory_exponent", "log-log slope", ".3f")]
@@ -79,3 +81,17 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def test_curve_losses(capsys, monkeypatch):
+    """Tiny sizes, the fused loss alone (a fresh process per point): a row per size, a finite time exponent."""
+    if native_submodule("losses") is None:
+        import pytest
+        pytest.skip("the compiled core is not built")
+    monkeypatch.setitem(globals(), "IMPLEMENTATIONS", ("fused_cpu",))
+    main(["--sizes", "64", "128", "--losses", "milnce", "--repeats", "1", "--no-csv"])
+    out = capsys.readouterr().out
+    cells = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith("| milnce")]
+    assert [c[2] for c in cells if len(c) == 5] == ["64", "128"]
+    (fit,) = [c for c in cells if len(c) == 4]
+    assert np.isfinite(float(fit[2]))

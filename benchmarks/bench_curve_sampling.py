@@ -27,6 +27,8 @@ from surgvlp_fast.pretrain.recipes import clip_frames  # noqa: E402
 from surgvlp_fast.video import available_backends, open_video  # noqa: E402
 from surgvlp_fast.video.index import load_index  # noqa: E402
 
+BENCHMARK = "curve_clip_sampling"
+EXPECTED = {"index_scan_time": 1, "time_per_clip": 0}
 METRICS = [Metric("scan_s", "index_scan_time", "s", ".4f"), Metric("clip_s", "time_per_clip", "s", ".5f")]
 EXPONENTS = [Metric("scan_exponent", "index_scan_exponent", "log-log slope", ".3f"),
              Metric("clip_exponent", "time_per_clip_exponent", "log-log slope", ".3f")]
@@ -96,8 +98,8 @@ def main(argv=None):
     table = markdown_table([f"video ({args.frame_size}, {backend})", "index scan s", "ms per clip"], lines)
     shown = {k: f"{v:.2f}" if v is not None else "-" for k, v in fit.items()}
     rows = [row for m in minutes for row in measurement_rows(
-        "curve_clip_sampling", f"{m:g} min {args.frame_size}, {args.clips} clips", {backend: points[m]}, METRICS)]
-    rows += measurement_rows("curve_clip_sampling", f"{minutes[0]:g}..{minutes[-1]:g} min {args.frame_size}",
+        BENCHMARK, f"{m:g} min {args.frame_size}, {args.clips} clips", {backend: points[m]}, METRICS)]
+    rows += measurement_rows(BENCHMARK, f"{minutes[0]:g}..{minutes[-1]:g} min {args.frame_size}",
                              {backend: fit}, EXPONENTS)
     finish(args, f"{table}\n\nexponents (log-log slope on the length): index scan {shown['scan_exponent']} "
                  f"(expected ≈ 1), per clip {shown['clip_exponent']} (expected ≈ 0)", rows)
@@ -105,3 +107,13 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def test_curve_sampling(tmp_path, capsys):
+    """Tiny videos: a row per length, finite exponents."""
+    main(["--minutes", "0.1", "0.2", "--frame-size", "160x120", "--clips", "2", "--repeats", "1", "--no-csv",
+          "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert [line.split(" | ")[0] for line in out.splitlines() if " min |" in line] == ["| 0.1 min", "| 0.2 min"]
+    exponents = out.split("exponents")[1]
+    assert all(np.isfinite(float(exponents.split(name)[1].split()[0])) for name in ("index scan", "per clip"))

@@ -105,6 +105,26 @@ def our_import(db, video_root, out) -> tuple[int, str]:
     return code, stdout.getvalue()
 
 
+def prepare_inputs(work: str, rows: int, videos: int) -> tuple[str, str, str]:
+    """(db, video root, output folder) in `work`: the database and videos made once, the output folder and a
+    fresh frame-index cache emptied, and the native video library loaded (a one-off of the process, not of
+    the import)."""
+    from surgvlp_fast.prep.importers.surglavi import probe_duration
+
+    db, video_root, out = (os.path.join(work, x) for x in ("surglavi_beta.db", "videos", "out"))
+    os.makedirs(work, exist_ok=True)
+    if not os.path.exists(db):
+        make_database(db + ".part", rows, videos)
+        os.replace(db + ".part", db)
+    make_videos(video_root, videos)
+    index_cache = os.path.join(work, "index_cache")
+    shutil.rmtree(index_cache, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.environ["SURGVLP_FAST_VIDEO_INDEX_DIR"] = index_cache
+    probe_duration(os.path.join(video_root, "tiny.mp4"))
+    return db, video_root, out
+
+
 def timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -133,21 +153,8 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=113_000, help="captions in the generated database")
     parser.add_argument("--videos", type=int, default=6812, help="videos in the generated database")
     args = parser.parse_args(argv)
-    work = os.path.join(args.workdir, f"r{args.rows}_v{args.videos}")
-    db, video_root, out = (os.path.join(work, x) for x in ("surglavi_beta.db", "videos", "out"))
-    os.makedirs(work, exist_ok=True)
-    if not os.path.exists(db):
-        make_database(db + ".part", args.rows, args.videos)
-        os.replace(db + ".part", db)
-    make_videos(video_root, args.videos)
-    index_cache = os.path.join(work, "index_cache")
-    shutil.rmtree(index_cache, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
-    os.environ["SURGVLP_FAST_VIDEO_INDEX_DIR"] = index_cache
-
-    # the modules and the native video library loaded before timing (a one-off of the process, not of the import)
-    from surgvlp_fast.prep.importers.surglavi import probe_duration
-    probe_duration(os.path.join(video_root, "tiny.mp4"))
+    db, video_root, out = prepare_inputs(os.path.join(args.workdir, f"r{args.rows}_v{args.videos}"), args.rows,
+                                         args.videos)
     t_base, pairs = timed(lambda: loader_baseline(db, video_root))
     t_ours, (code, summary) = timed(lambda: our_import(db, video_root, out))
     if code != 0:

@@ -32,7 +32,8 @@ struct BatchResult {
   std::string error;
 };
 
-// Decodes every clip on up to `threads` threads. A worker keeps its decoder while the clips it takes
+// Decodes every clip on up to `threads` threads, longest first (frames to decode, from the keyframe
+// index). A worker keeps its decoder while the clips it takes
 // are of the same video (no reopening), and opens another for a clip of a different one.
 std::vector<BatchResult> decode_batch(const std::vector<BatchVideo>& videos, const std::vector<BatchClip>& clips,
                                       int threads);

@@ -64,6 +64,21 @@ def test_index_appends_new_videos_only_and_search_answers(checkpoint, library, w
     assert "search: clipper" in capsys.readouterr().out
 
 
+def test_an_open_index_searches_the_rows_it_appends(checkpoint, library, tmp_path):
+    """The memory maps are kept between queries; appending videos re-maps them."""
+    _, model, _ = checkpoint
+    index = surgvlp_fast.Index.create(tmp_path / "open.index", model, SETTINGS)
+    index.add(model, [str(library / "video49.mp4")], echo=lambda line: None)
+    first = index.column("embeddings")
+    assert index.column("embeddings") is first and len(first) == index.rows == 25
+    index.search_embedding(torch.from_numpy(np.array(first[3], dtype=np.float32)), top=1)
+    index.add(model, [str(library / "video50.mp4")], echo=lambda line: None)
+    assert len(index.column("embeddings")) == len(index.column("times")) == index.rows == 53
+    query = torch.from_numpy(np.array(index.column("embeddings")[40], dtype=np.float32))
+    best = index.search_embedding(query, top=1)[0]
+    assert best.video.endswith("video50.mp4") and best.score > 0.99   # its own row (or a frame just like it)
+
+
 def test_another_model_is_refused_in_one_line(checkpoint, library, tmp_path, capsys):
     path, model, tokenizer = checkpoint
     index = surgvlp_fast.Index.create(tmp_path / "i", model, SETTINGS, checkpoint=path)
