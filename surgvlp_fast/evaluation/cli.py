@@ -74,6 +74,8 @@ def resolve_inputs(args) -> None:
                             ("--model-name", args.model_name)):
             if value is not None:
                 raise ValueError(f"{flag} applies to --suite field only")
+    elif not os.path.isdir(args.data_root):    # every column would be "absent": a mistyped folder, not no data
+        raise ValueError(f"data root {args.data_root}: no such folder")
 
 
 def suite_protocols(args) -> list[str]:
@@ -148,14 +150,15 @@ def run(args) -> int:
 def run_field(args, model, tokenizer, options_of, device, extra, echo) -> tuple[dict, dict]:
     """`--suite field`: every present column, then the extra `--protocol`s; results.json rewritten after
     each; the ten-column tables written and printed; the absent sets listed (never a failure)."""
-    from .field_suite import run_field_suite, write_field_tables
+    from .field_suite import run_field_suite, unread_field_files, write_field_tables
 
     failures: dict[str, str] = {}
     state = {"absent": []}
+    unread = unread_field_files(args.data_root)
 
     def save(results):
         write_report(results, args.out, extra={**extra, "suite": "field", "absent": state["absent"],
-                                                 "failures": failures})
+                                                 "failures": failures, "not_read": unread})
 
     results, absent = run_field_suite(model, tokenizer, args.data_root, options_of, device, failures=failures,
                                       echo=echo, on_result=save)
@@ -174,12 +177,15 @@ def run_field(args, model, tokenizer, options_of, device, extra, echo) -> tuple[
         print(summary_table(results, title=f"Evaluation of {args.checkpoint}"))
     echo(f"[eval] absent (no data under {args.data_root}): {', '.join(absent)}" if absent else
          "[eval] every column of the field's table has data")
+    if unread:
+        echo(f"[eval] not read (no column reads these files of {os.path.join(args.data_root, 'field')}): "
+             f"{', '.join(unread)}")
     averaging, f1 = args.field_averaging or "video", args.field_f1 or "f1_all"
     name = args.model_name or os.path.basename(args.checkpoint.rstrip("/"))
-    tables = write_field_tables(args.out, name, results, absent, averaging, f1, failures=failures)
+    tables = write_field_tables(args.out, name, results, absent, averaging, f1, failures=failures, unread=unread)
     with open(tables["markdown"], encoding="utf-8") as f:
         print(f.read())
     for what, path in tables.items():
         print(f"  {what}: {path}")
-    extra["absent"], extra["suite"] = absent, "field"
+    extra["absent"], extra["suite"], extra["not_read"] = absent, "field", unread
     return results, failures

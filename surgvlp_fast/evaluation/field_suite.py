@@ -3,6 +3,8 @@ Markdown and CSV with each cell's protocol, beside the published numbers of the 
 
 A column is a field protocol (registry.FIELD_PROTOCOLS) on `<data_root>/field/<set>.json`, or the
 CholecT50 triplet protocol on its usual folder (else `field-cholect50-triplet` on `field/cholect50.json`). Columns whose data is absent are listed, never failed.
+HeiChole (in SurgCLIP's test config, not in its table) is scored as extra columns after the ten when its file
+is there; a JSON under `field/` that no column reads is listed as not read.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ COLUMNS = [
     ("SAR-RARP50 action", "field-sarrarp50-action"), ("CholecT50 mAP", "cholect50"),
     ("Cholec80 tool mAP", "field-cholec80-tool"), ("GraSP tool mAP", "field-grasp-tool"),
 ]
+# Scored after the ten when their data is present (never listed as absent): SurgCLIP's test config has them.
+EXTRA_COLUMNS = [("HeiChole phase", "field-heichole-phase"), ("HeiChole tool mAP", "field-heichole-tool")]
 SURGCLIP = "SurgCLIP README zero-shot table (aperezr20/SurgLaVi @423edb7 = @dd9ca36)"
 # Published numbers (%) of the released models; single-label cells are "Acc / F1", the others mAP.
 PUBLISHED = [
@@ -49,8 +53,9 @@ PUBLISHED = [
 PUBLISHED_NOTE = ("SurgCLIP's evaluation (third-party reading): acc and macro-F1 per video (all classes, "
                   "zero_division=0) averaged over videos, tools per-class AP pooled over frames; CAMMA's "
                   "(SurgVLP tests/zero_shot.py): per video, F1 over the classes present, averaged. Which CholecT50 "
-                  "component and split SurgCLIP's 'CholecT50 mAP' is (ivt or other) is unconfirmed. Prompts differ "
-                  "between sources; compare only within one source.")
+                  "component and split SurgCLIP's 'CholecT50 mAP' is (ivt or other) is unconfirmed; CliPPER's Table 1 gives "
+                  "F1 only and its averaging is unconfirmed. Prompts differ between sources; compare only within one "
+                  "source.")
 
 
 def column_present(protocol: str, data_root: str, tasks_cache: dict | None = None) -> bool:
@@ -73,8 +78,18 @@ def column_present(protocol: str, data_root: str, tasks_cache: dict | None = Non
 
 
 def suite_protocols() -> list[str]:
-    """Every protocol the suite may run (the columns', and the CholecT50 column's interchange fallback)."""
-    return [p for _, p in COLUMNS] + ["field-cholect50-triplet"]
+    """Every protocol the suite may run (the columns', the extra columns', the CholecT50 column's interchange
+    fallback)."""
+    return [p for _, p in COLUMNS + EXTRA_COLUMNS] + ["field-cholect50-triplet"]
+
+
+def unread_field_files(data_root: str) -> list[str]:
+    """The `*.json` files of `<data_root>/field/` that no column reads (e.g. a set saved under another name)."""
+    folder = os.path.join(data_root, "field")
+    known = {f"{p.dataset}.json" for p in FIELD_PROTOCOLS.values()}
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n.endswith(".json") and n not in known)
 
 
 def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions | Callable[[str], EvalOptions] = EvalOptions(),
@@ -87,13 +102,15 @@ def run_field_suite(model, tokenizer, data_root: str, options: EvalOptions | Cal
     raises); `on_result(results)` is called after each present column (e.g. to rewrite results.json)."""
     options_of = options if callable(options) else (lambda name: options)
     results, absent, tasks = {}, [], {}
-    for _, protocol in COLUMNS:
+    extras = {p for _, p in EXTRA_COLUMNS}
+    for _, protocol in COLUMNS + EXTRA_COLUMNS:
         name = protocol
         if protocol == "cholect50" and not column_present(protocol, data_root) and column_present(
                 "field-cholect50-triplet", data_root, tasks):
             name = "field-cholect50-triplet"
         if not column_present(name, data_root, tasks):
-            absent.append(protocol)
+            if protocol not in extras:
+                absent.append(protocol)
             continue
         if echo:
             echo(f"[eval] {name} ...")
@@ -120,14 +137,20 @@ def cell(protocol: str, result, averaging: str = "video", f1: str = "f1_all") ->
     return f"{m[f'{averaging}_accuracy']:.2f} / {m[f'{averaging}_{f1}']:.2f}"
 
 
+def table_columns(results: Mapping, failures: Mapping | None = None) -> list[tuple[str, str]]:
+    """The ten columns, then the extra columns that were run (scored or failed)."""
+    return COLUMNS + [(t, p) for t, p in EXTRA_COLUMNS if p in results or p in (failures or {})]
+
+
 def field_rows(model_name: str, results: Mapping, averaging: str = "video", f1: str = "f1_all",
                failures: Mapping | None = None) -> list[list[str]]:
     """This run's row ("absent" or "failed" where no number), then one "protocol" row naming each cell's
     protocol tag."""
     failures = failures or {}
+    columns = table_columns(results, failures)
     values = [cell(p, results[p], averaging, f1) if p in results else "failed" if p in failures else "absent"
-              for _, p in COLUMNS]
-    tags = [_tag(p, results[p], averaging, f1) if p in results else "" for _, p in COLUMNS]
+              for _, p in columns]
+    tags = [_tag(p, results[p], averaging, f1) if p in results else "" for _, p in columns]
     return [[model_name, "this run"] + values, ["protocol", ""] + tags]
 
 
@@ -141,15 +164,16 @@ def _tag(protocol: str, result, averaging: str, f1: str) -> str:
 
 
 def write_field_tables(out_dir, model_name: str, results: Mapping, absent: list[str], averaging: str = "video",
-                       f1: str = "f1_all", failures: Mapping | None = None) -> dict[str, str]:
-    """`field_table.md` (this run, its protocols, the frames skipped per set, the absent and failed sets,
-    then the published numbers with sources) and `field_table.csv` / `field_published.csv`."""
+                       f1: str = "f1_all", failures: Mapping | None = None, unread: list[str] = ()) -> dict[str, str]:
+    """`field_table.md` (this run, its protocols, the frames skipped per set, the absent and failed sets, the
+    field files not read, then the published numbers with sources) and `field_table.csv` / `field_published.csv`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = ["model", "source"] + [title for title, _ in COLUMNS]
     failures = failures or {}
+    columns = table_columns(results, failures)
+    header = ["model", "source"] + [title for title, _ in columns]
     ours = field_rows(model_name, results, averaging, f1, failures)
-    published = [[m, s] + cells for m, s, cells in PUBLISHED]
+    published = [[m, s] + cells + [""] * (len(columns) - len(COLUMNS)) for m, s, cells in PUBLISHED]
 
     def markdown(rows):
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -158,13 +182,15 @@ def write_field_tables(out_dir, model_name: str, results: Mapping, absent: list[
     text = ["# The field's zero-shot table", "", "## This run", ""] + markdown(ours[:1])
     text += ["", "Protocols:", ""] + [f"- {t}" for t in ours[1][2:] if t]
     skipped = [f"- {p}: " + ", ".join(f"{k} {v}" for k, v in results[p].metrics["skipped"].items())
-               for _, p in COLUMNS if p in results and results[p].metrics.get("skipped")]
+               for _, p in columns if p in results and results[p].metrics.get("skipped")]
     if skipped:
         text += ["", "Frames not scored (per set, counted by the converter or the reader):", ""] + skipped
     if absent:
         text += ["", "Absent (no data): " + ", ".join(absent)]
     if failures:
         text += ["", "Failed: " + "; ".join(f"{p}: {m}" for p, m in failures.items())]
+    if unread:
+        text += ["", "Not read (no column reads these files of the field folder): " + ", ".join(unread)]
     text += ["", "## Published numbers", "", PUBLISHED_NOTE, ""] + markdown(published)
     paths = {"markdown": out_dir / "field_table.md", "csv": out_dir / "field_table.csv",
              "published_csv": out_dir / "field_published.csv"}

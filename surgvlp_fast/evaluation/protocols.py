@@ -218,6 +218,6 @@ class FieldProtocol(Protocol):
         return zero_shot_field(model, tokenizer, data, prompts, protocol=tag, name=self.name,
                                smooth_window=options.smooth_window, max_length=self.text_length(options),
                                distributed=distributed, cache=cache,
-                               cache_key=f"field-{self.dataset}-{self.task}-{options.resize}-{options.crop}",
+                               cache_key=f"field-{self.dataset}-{options.resize}-{options.crop}",   # per set: its tasks share frames
                                video_wise=self.video_wise_ap,
                                **encoding_options(options, device))

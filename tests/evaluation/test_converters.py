@@ -10,6 +10,7 @@ import pytest
 from interchange_fixtures import (CHOLEC_PHASES, read_json, write_bypass, write_cholec80, write_grasp,
                                   write_split_pickle)
 
+from surgvlp_fast import resources
 from surgvlp_fast.errors import DataFormatError
 from surgvlp_fast.evaluation.downstream import cholec80, grasp, multibypass140
 from surgvlp_fast.evaluation.downstream.convert import readable
@@ -35,7 +36,9 @@ def test_cholec80_phases_at_25fps_and_tools_at_1fps(tmp_path):
     phases = _read(report, "phases")
     # 1 fps frame K <- 25 fps row (K-1)*25: rows 0, 25, 50, 75
     assert phases.videos[0].video_id == "video03" and phases.videos[0].labels.tolist() == [0, 0, 1, 2]
-    assert phases.classes.prompts[0] != phases.classes.names[0]          # the packaged manual prompts
+    # the field's packaged prompts: our own wording, one per phase, not CAMMA's manual sentences
+    assert phases.classes.prompts == resources.field_prompts("cholec80") and len(set(phases.classes.prompts)) == 7
+    assert not set(phases.classes.prompts) & set(resources.class_prompts("cholec80"))
     tools = _read(report, "tools")
     assert tools.videos[0].labels.tolist() == [ONE_HOT[0], ONE_HOT[25], ONE_HOT[50]]
     assert tools.skipped == {"unlabelled frames": 1}                     # frame 4 has no tool row
@@ -84,18 +87,30 @@ def _bypass(root, video="BBP01", phases=None, frames=6, steps=None):
 
 
 def test_multibypass_overlays_by_precedence_and_steps(tmp_path):
+    """Frame K at K s takes the segment with start < K*1000 <= end; the main phase beats the overlays, which
+    label no frame (the release's own 1 fps ground truth, its split pickles' Phase_gt / Step_gt)."""
     root = str(tmp_path / "mb")
     _bypass(root)
     report = multibypass140.convert(root, str(tmp_path / "out"), name="bernbypass70")
-    # frame k at (k-1) s: 0 prep | 1 s out_of_body | 2-4 s severe_index over the main phase | 5 s pouch
-    assert _read(report, "phases").videos[0].labels.tolist() == [0, 12, 13, 13, 13, 1]
+    # frames at 1..6 s: prep (0, 3.5] for 1-3 s, pouch (3.5, 6] for 4-6 s; out_of_body (1, 2] and severe_index
+    # (1.5, 4.2] lie over main phases and change nothing
+    phases = _read(report, "phases")
+    assert phases.videos[0].labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert phases.classes.names == multibypass140.PHASES[:12] and len(phases.classes.ids) == 12
     steps = _read(report, "steps")
     # every step of tables/step.csv is a class, shown or not (a split's classifier is the release's 46 steps)
     assert len(steps.classes.names) == 46 and steps.classes.ids == list(range(46))
     assert steps.classes.names[45] == "s45_specimen_retrieval" and steps.classes.names[2] == "s2_trocar_placement"
-    assert steps.videos[0].labels.tolist() == [0, 0, 2]                  # frames at 0, 1, 3 s; 2, 4, 5 s unlabelled
-    assert report.skipped == {"frames without a step label": 3}
+    assert steps.videos[0].labels.tolist() == [0, 0, 2, 2]          # (0, 2] -> 1-2 s, (2.5, 4] -> 3-4 s; 5, 6 s none
+    assert report.skipped == {"frames without a step label": 2}
     assert steps.classes.prompts[:3] == ["s0 null step", "s1 cavity exploration", "s2 trocar placement"]
+    # a boundary second goes to the segment ending there; an overlay alone labels nothing (counted)
+    _bypass(root, phases=[(0, 3000, 0, "preparation"), (3000, 4000, 1, "gastric_pouch_creation"),
+                          (4000, 5500, 12, "out_of_body"), (3100, 3200, 13, "severe_index")])
+    report = multibypass140.convert(root, str(tmp_path / "out"), name="bernbypass70")
+    assert _read(report, "phases").videos[0].labels.tolist() == [0, 0, 0, 1]          # 1-3 s prep, 4 s pouch
+    assert report.skipped == {"frames without a phase label (out_of_body / severe_index alone covers them)": 1,
+                              "frames without a phase label": 1, "frames without a step label": 2}
 
 
 def test_multibypass_hostile_inputs(tmp_path):
@@ -104,8 +119,11 @@ def test_multibypass_hostile_inputs(tmp_path):
     with pytest.raises(DataFormatError, match=r"BBP01\.mp4\.json: phases\[1\] \(1\) overlaps phases\[0\] \(0\) at 3 s "
                                               r"and no precedence rule"):
         multibypass140.convert(root, str(tmp_path / "out"))
+    _bypass(root, phases=[(0, 3500, 0, "preparation"), (3200, 3400, 1, "gastric_pouch_creation")])
+    with pytest.raises(DataFormatError, match=r"phases\[1\] \(1\) overlaps phases\[0\] \(0\) at 3\.2 s"):
+        multibypass140.convert(root, str(tmp_path / "out"))         # no frame falls in the overlap: still refused
     _bypass(root, phases=[(0, 6000, 0, "preparation"), (7000, 9000, 1, "gastric_pouch_creation")])
-    with pytest.raises(DataFormatError, match=r"phases segment past the last frame \(6 frames"):
+    with pytest.raises(DataFormatError, match=r"BBP01\.mp4\.json: phases\[1\] starts past the last frame \(6 s"):
         multibypass140.convert(root, str(tmp_path / "out"))
     _bypass(root, phases=[(0, 6000, 1, "preparation")])
     with pytest.raises(DataFormatError, match=r"phases\[0\]: label 1 'preparation' is not in the phase table"):
@@ -124,7 +142,20 @@ def test_multibypass_split_pickle_plain_and_hostile(tmp_path):
         _bypass(root, video=v)
     write_split_pickle(root, "test/1fps_0", ["BBP03", "BBP01"])
     report = multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_0")
-    assert [v.video_id for v in _read(report, "phases").videos] == ["BBP01", "BBP03"]
+    phases = _read(report, "phases")
+    assert [v.video_id for v in phases.videos] == ["BBP01", "BBP03"]
+    # the pickle lists frames 1-2 (Phase_gt 0, Step_gt 0, as converted): only they are labelled, the rest counted
+    assert [v.labels.tolist() for v in phases.videos] == [[0, 0], [0, 0]]
+    assert report.skipped["frames without a phase label (labelled, but not in the split pickle)"] == 2 * 4
+    records = [{"Frame_id": f"BBP01_{k:08d}", "Original_frame_id": k - 1, "Phase_gt": gt, "Step_gt": 0, "unique_id": k}
+               for k, gt in ((1, 0), (2, 1))]
+    write_split_pickle(root, "test/1fps_3", [], payload={"BBP01": records})
+    with pytest.raises(DataFormatError, match=r"1fps_3\.pickle: video BBP01 frame 2: phases 1 in the split pickle but "
+                                              r"0 from labels_by70/BBP01\.mp4\.json"):
+        multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_3")
+    write_split_pickle(root, "test/1fps_4", [], payload={"BBP01": [dict(records[0], Frame_id="BBP01_00000009")]})
+    with pytest.raises(DataFormatError, match=r"video BBP01 record 0: frame 9 is not in frames/BBP01"):
+        multibypass140.convert(root, str(tmp_path / "out"), split="test/1fps_4")
     path = write_split_pickle(root, "test/1fps_1", [], payload={"BBP01": [os.path.join]})   # a function: a GLOBAL
     with pytest.raises(DataFormatError, match=r"1fps_1\.pickle: not a plain-data split pickle \(refused to load"):
         multibypass140.read_split_pickle(path)
@@ -224,7 +255,16 @@ def test_convert_and_validate_commands(tmp_path):
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "takes no --split" in bad.stderr
     prompts.write_text("one\ntwo\n")
     bad = _cli("convert-downstream", "cholec80", root, str(tmp_path / "out"), "--prompts", f"tools={prompts}")
-    assert bad.returncode == 1 and "tools: 2 prompts for 7 classes" in bad.stderr
+    assert bad.returncode == 1 and f"{prompts}: 2 prompt line(s) for the 7 tools classes of cholec80" in bad.stderr
+    # a task the set does not have, an empty or missing prompt file: one line naming it, never ignored
+    for spec, message in ((f"tool={prompts}", "cholec80 has no task 'tool' (its tasks: phases, tools)"),
+                          (f"phases={tmp_path / 'none.txt'}", "none.txt: cannot read the prompt file"),
+                          (f"phases={tmp_path / 'empty.txt'}", "empty.txt: the prompt file is empty")):
+        (tmp_path / "empty.txt").write_text("\n")
+        bad = _cli("convert-downstream", "cholec80", root, str(tmp_path / "out"), "--prompts", spec)
+        assert bad.returncode == 1 and message in bad.stderr and bad.stderr.strip().count("\n") == 0, bad.stderr
+    helped = _cli("convert-downstream", "--help")
+    assert "heichole: video numbers" in " ".join(helped.stdout.split())
     ok = _cli("validate-data", "--downstream", "cholec80", root)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "phases: 2 video(s), 8 labelled frame(s)" in ok.stdout and "0 error(s)" in ok.stdout
@@ -240,7 +280,7 @@ def test_check_native_reads_every_task(tmp_path):
     _bypass(root, video="SBP07")
     os.rename(os.path.join(root, "labels", "bern"), os.path.join(root, "labels", "strasbourg"))
     report, tasks = check_native("strasbypass70", root)
-    assert report.videos == 1 and tasks["phases"]["frames"] == 6 and tasks["steps"]["frames"] == 3
+    assert report.videos == 1 and tasks["phases"]["frames"] == 6 and tasks["steps"]["frames"] == 4
     with pytest.raises(DataFormatError, match="no XBPnn.mp4.json label files"):
         check_native("bernbypass70", root)
 
@@ -300,6 +340,51 @@ def test_field_suite_runs_present_sets_and_writes_both_tables(tmp_path, tokenize
     assert rows[2][0] == "protocol" and rows[2][2].startswith("field-cholec80-phase: zero-shot argmax")
 
 
+def test_field_suite_scores_heichole_after_the_ten_columns_and_lists_unread_files(tmp_path, tokenizer):
+    """HeiChole (SurgCLIP's test config, not its table) present under field/: scored as extra columns after
+    the ten, never listed as absent; a field JSON no column reads is listed, not silently passed over."""
+    import csv
+
+    from eval_fakes import LinearEncoder
+    from interchange_fixtures import write_frame
+
+    from surgvlp_fast.evaluation import EvalOptions
+    from surgvlp_fast.evaluation.downstream import heichole
+    from surgvlp_fast.evaluation.field_suite import (COLUMNS, PUBLISHED, run_field_suite, unread_field_files,
+                                                     write_field_tables)
+
+    root = tmp_path / "hei"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text(
+        "".join(f"{i},{0 if i < 40 else 3}\n" for i in range(75)))
+    (root / "Annotations" / "Hei-Chole2_Annotation_Instrument.csv").write_text(
+        "".join(f"{i},{int(i >= 25)},0,0,0,0,0,{int(i >= 50)}\n" for i in range(75)))
+    for k in (1, 2, 3):
+        write_frame(str(root / "frames" / f"Hei-Chole2_{k}.png"), k)
+    data = tmp_path / "data"
+    heichole.convert(str(root), str(data / "field"))
+    (data / "field" / "cholec80_tools.json").write_text("{}")
+    assert unread_field_files(str(data)) == ["cholec80_tools.json"] and unread_field_files(str(root)) == []
+    model = LinearEncoder(len(tokenizer.get_vocab()))
+    results, absent = run_field_suite(model, tokenizer, str(data), EvalOptions(resize="16x16", crop=16, max_length=16))
+    assert sorted(results) == ["field-heichole-phase", "field-heichole-tool"]
+    assert absent == [p for _, p in COLUMNS]
+    assert results["field-heichole-phase"].metrics["frames"] == 3
+    paths = write_field_tables(tmp_path / "out", "tiny", results, absent, unread=["cholec80_tools.json"])
+    rows = list(csv.reader(open(paths["csv"])))
+    assert rows[0][-2:] == ["HeiChole phase", "HeiChole tool mAP"] and len(rows[0]) == 2 + len(COLUMNS) + 2
+    m = results["field-heichole-phase"].metrics
+    assert rows[1][-2] == f"{m['video_accuracy']:.2f} / {m['video_f1_all']:.2f}"
+    assert rows[1][-1] == f"{results['field-heichole-tool'].metrics['mAP']:.2f}"
+    assert rows[2][-1].startswith("field-heichole-tool: zero-shot multi-label")
+    published = list(csv.reader(open(paths["published_csv"])))
+    assert len(published) == 1 + len(PUBLISHED) and all(len(r) == len(rows[0]) and r[-2:] == ["", ""]
+                                                       for r in published[1:])
+    md = open(paths["markdown"]).read()
+    assert "Not read (no column reads these files of the field folder): cholec80_tools.json" in md
+    assert "field-heichole-phase" not in md.split("Absent (no data):")[1].split("\n")[0]
+
+
 def test_field_cells_of_the_triplet_and_single_label_columns():
     from types import SimpleNamespace
 
@@ -356,7 +441,8 @@ def test_autolaparo_camma_csvs_to_interchange(tmp_path):
     read = _read(report, "phases")
     assert read.videos[0].video_id == "15" and read.videos[0].labels.tolist() == [0, 2, 6]
     assert [os.path.basename(f) for f in read.videos[0].frames.files] == ["15_1.png", "15_2.png", "15_3.png"]
-    assert len(read.classes.prompts) == 7
+    assert read.classes.prompts == resources.field_prompts("autolaparo")      # our own wording
+    assert not set(read.classes.prompts) & set(resources.class_prompts("autolaparo"))
 
 
 def test_heichole_phase_and_instrument_csvs(tmp_path):
@@ -432,6 +518,7 @@ def test_field_protocol_equals_the_phase_protocol_on_the_synthetic_world(world, 
     from surgvlp_fast.evaluation import EvalOptions, evaluate
     from surgvlp_fast.evaluation.downstream.registry import get_converter
     from surgvlp_fast.models import build_model, load_tokenizer
+    from surgvlp_fast.resources import resource_path
     from surgvlp_fast.training.config import load_config
 
     config = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
@@ -442,7 +529,9 @@ def test_field_protocol_equals_the_phase_protocol_on_the_synthetic_world(world, 
     report = get_converter("cholec80-csv").convert(world, str(tmp_path / "data" / "field"), videos=[49, 50])
     assert report.frames == 25 + 28 and report.skipped == {}
     small = dict(resize="64x64", crop=64, batch_size=16, max_length=32)
-    field = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), EvalOptions(**small)).metrics
+    camma_prompts = resource_path("class_prompt_cholec80_manual.txt")     # the reference's prompts, given as a file
+    field = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"),
+                     EvalOptions(prompts=camma_prompts, **small)).metrics
     camma = evaluate("cholec80", model, tokenizer, world, EvalOptions(videos="49-50", **small)).metrics
     assert field["frames"] == camma["frames"] == 53
     assert field["video_accuracy"] == pytest.approx(camma["accuracy"])

@@ -14,6 +14,7 @@ from surgvlp_fast.evaluation import EvalOptions, evaluate
 from surgvlp_fast.evaluation.downstream import grasp
 from surgvlp_fast.evaluation.downstream.registry import get_converter
 from surgvlp_fast.evaluation.field_suite import COLUMNS
+from surgvlp_fast.resources import resource_path
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "demo.yaml")
 SMALL = ["-o", "resize=64x64", "-o", "crop=64", "-o", "batch_size=16", "-o", "max_length=32"]
@@ -93,9 +94,11 @@ def test_field_suite_pooled_cells_extra_protocols_and_a_failing_set(field_world,
     os.symlink(os.path.join(data, "downstream_datasets"), broken / "downstream_datasets")
     (broken / "field" / "sarrarp50.json").write_text("{not json")
     (broken / "field" / "sarrarp50_frames.txt").write_text("")
+    (broken / "field" / "cholec80_tools.json").write_text("{}")          # a name no column reads: listed
     out = tmp_path / "out"
     code = main(["eval", "--checkpoint", checkpoint, "--data-root", str(broken), "--suite", "field",
                  "--protocol", "cholec80", "-o", "cholec80.videos=49-50", "-o", "cholect50.videos=6",
+                 "-o", f"field-cholec80-phase.prompts={resource_path('class_prompt_cholec80_manual.txt')}",
                  "--field-averaging", "pooled", "--field-f1", "f1",
                  "--out", str(out), "--device", "cpu", *SMALL])
     captured = capsys.readouterr()
@@ -104,9 +107,10 @@ def test_field_suite_pooled_cells_extra_protocols_and_a_failing_set(field_world,
     report = json.loads((out / "results.json").read_text())
     assert sorted(report["results"]) == ["cholec80", "cholect50", "field-cholec80-phase"]
     assert list(report["failures"]) == ["field-sarrarp50-action"]
+    assert report["not_read"] == ["cholec80_tools.json"] and "[eval] not read (no column reads" in captured.out
     assert "field-cholec80-tool" in report["absent"]           # the phase CSVs' JSON defines no tools
     m = report["results"]["field-cholec80-phase"]
-    assert m["video_accuracy"] == pytest.approx(report["results"]["cholec80"]["accuracy"])   # same frames
+    assert m["video_accuracy"] == pytest.approx(report["results"]["cholec80"]["accuracy"])   # same frames, prompts
     md = (out / "field_table.md").read_text()
     assert f"| {m['pooled_accuracy']:.2f} / {m['pooled_f1']:.2f} |" in md and "| failed |" in md
     assert "cell = pooled_accuracy / pooled_f1" in md and "Failed: field-sarrarp50-action" in md
@@ -117,6 +121,7 @@ def test_field_suite_pooled_cells_extra_protocols_and_a_failing_set(field_world,
     (["eval", "ckpt.pt", "--protocol", "cholec80"], "missing the data root"),
     (["eval", "ckpt.pt", "data", "extra", "--suite", "field"], "unexpected argument(s) extra"),
     (["eval", "ckpt.pt", "data", "--protocol", "cholec80", "--field-f1", "f1"], "--field-f1 applies to --suite field"),
+    (["eval", "ckpt.pt", "no/such/data", "--suite", "field"], "data root no/such/data: no such folder"),
 ])
 def test_eval_command_spelling_mistakes_are_one_line(argv, message, capsys):
     assert main(argv) == 1

@@ -290,7 +290,7 @@ def test_field_protocol_caches_frame_features_per_checkpoint_and_set(tmp_path, t
     model = LinearEncoder(len(tokenizer.get_vocab()))
     options = EvalOptions(resize="16x16", crop=16, max_length=16, cache_dir=str(tmp_path / "cache"), model_key="ckpt")
     first = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"), options)
-    cached = list((tmp_path / "cache" / "ckpt" / "field-cholec80-phases-16x16-16").glob("video01-*.pt"))
+    cached = list((tmp_path / "cache" / "ckpt" / "field-cholec80-16x16-16").glob("video01-*.pt"))
     assert len(cached) == 1 and torch.load(cached[0]).shape[0] == 4
     with torch.no_grad():
         model.frame_proj.mul_(-1.0)                         # other frame weights, same model key: the cache answers

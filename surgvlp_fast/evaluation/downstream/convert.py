@@ -33,8 +33,17 @@ class Categories:
 
     @classmethod
     def from_names(cls, names, prompts=None, first_id: int = 0) -> "Categories":
-        prompts = list(prompts) if prompts is not None else [readable(n) for n in names]
+        prompts = ([readable(n) for n in names] if prompts is None else
+                   prompts if isinstance(prompts, list) else list(prompts))   # a PromptLines keeps its path
         return cls(list(range(first_id, first_id + len(names))), list(names), prompts)
+
+
+class PromptLines(list):
+    """A task's class prompts read from a user's file (one line per class); `path` names the file in errors."""
+
+    def __init__(self, lines, path: str):
+        super().__init__(lines)
+        self.path = path
 
 
 @dataclass
@@ -72,7 +81,9 @@ def write_interchange(out_dir: str, name: str, videos: list[ConvertedVideo], tas
     """`<out_dir>/<name>.json` (images, annotations, `<task>_categories`, `info`) and `<name>_frames.txt`."""
     for task, c in tasks.items():
         if not len(c.ids) == len(c.names) == len(c.prompts):
-            raise ValueError(f"{name} {task}: {len(c.prompts)} prompts for {len(c.names)} classes (one line per class)")
+            source = getattr(c.prompts, "path", None)
+            raise ValueError(f"{source + ': ' if source else ''}{len(c.prompts)} prompt line(s) for the "
+                             f"{len(c.names)} {task} classes of {name} (one line per class)")
     os.makedirs(out_dir, exist_ok=True)
     images, annotations, rows = [], [], []
     labelled = Counter()

@@ -10,6 +10,7 @@ Writes `OUT/<NAME>.json` and `OUT/<NAME>_frames.txt` (frames stay where they are
 import sys
 
 from ..options import parse_video_list
+from .convert import PromptLines
 from .registry import CONVERTERS, get_converter
 
 
@@ -21,8 +22,9 @@ def add_arguments(parser):
 
 
 def add_converter_options(parser):
-    parser.add_argument("--videos", default="", help="cholec80, autolaparo, cholect50: video numbers, e.g. 49-80 "
-                                                        "(default: all present)")
+    parser.add_argument("--videos", default="",
+                        help=f"{', '.join(n for n, c in CONVERTERS.items() if 'videos' in c.options)}: video numbers, "
+                             f"e.g. 49-80 (default: all present)")
     parser.add_argument("--split", default=None,
                         help="MultiBypass140: an official split pickle, e.g. test/1fps_0 (default: every video); "
                              "GraSP: the annotation split, e.g. test (default); SAR-RARP50: the split folder, e.g. test "
@@ -48,15 +50,26 @@ def converter_options(args) -> dict:
         task, eq, path = pair.partition("=")
         if not eq or not task or not path:
             raise ValueError(f"--prompts takes TASK=FILE, got {pair!r}")
+        if task not in converter.tasks:
+            raise ValueError(f"--prompts {pair}: {args.name} has no task {task!r} (its tasks: "
+                             f"{', '.join(converter.tasks)})")
         prompts[task] = path
     if prompts:
         options["prompts"] = {task: _lines(path) for task, path in prompts.items()}
     return options
 
 
-def _lines(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+def _lines(path: str) -> PromptLines:
+    """A prompt file's non-empty lines; a missing, unreadable or empty file is a ValueError naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else err
+        raise ValueError(f"{path}: cannot read the prompt file ({reason})") from None
+    if not lines:
+        raise ValueError(f"{path}: the prompt file is empty (one line per class)")
+    return PromptLines(lines, path)
 
 
 def run(args) -> int:

@@ -54,27 +54,35 @@ class Converter:
     convert: Callable[..., ConversionReport]
     options: tuple[str, ...]     # the keyword options it takes besides prompts (videos, split, tail_tolerance)
     layout: str                  # what it reads, in one line
+    tasks: tuple[str, ...]       # the tasks it writes (what `prompts` may name)
 
 
 CONVERTERS: dict[str, Converter] = {c.name: c for c in (
     Converter("cholec80", cholec80.convert, ("videos", "tail_tolerance"),
-              "phase_annotations/videoNN-phase.txt, tool_annotations/videoNN-tool.txt, frames/videoNN_K.png"),
+              "phase_annotations/videoNN-phase.txt, tool_annotations/videoNN-tool.txt, frames/videoNN_K.png",
+              ("phases", "tools")),
     Converter("cholec80-csv", cholec80.convert_csvs, ("videos",),
-              "CAMMA layout: [downstream_datasets/cholec80/]csvs/videoNN.csv (path,label) + frames/videoNN_K.png"),
+              "CAMMA layout: [downstream_datasets/cholec80/]csvs/videoNN.csv (path,label) + frames/videoNN_K.png",
+              ("phases",)),
     Converter("autolaparo", autolaparo.convert, ("videos",),
-              "CAMMA layout: [downstream_datasets/autolaparo/]csvs/NN.csv (path,label) + frames/NN_K.png"),
+              "CAMMA layout: [downstream_datasets/autolaparo/]csvs/NN.csv (path,label) + frames/NN_K.png", ("phases",)),
     Converter("strasbypass70", functools.partial(multibypass140.convert, name="strasbypass70"),
-              ("split", "tail_tolerance"), "labels/strasbourg/labels_by70/SBPnn.mp4.json, frames/SBPnn/SBPnn_%08d.jpg"),
+              ("split", "tail_tolerance"), "labels/strasbourg/labels_by70/SBPnn.mp4.json, frames/SBPnn/SBPnn_%08d.jpg",
+              ("phases", "steps")),
     Converter("bernbypass70", functools.partial(multibypass140.convert, name="bernbypass70"),
-              ("split", "tail_tolerance"), "labels/bern/labels_by70/BBPnn.mp4.json, frames/BBPnn/BBPnn_%08d.jpg"),
+              ("split", "tail_tolerance"), "labels/bern/labels_by70/BBPnn.mp4.json, frames/BBPnn/BBPnn_%08d.jpg",
+              ("phases", "steps")),
     Converter("grasp", grasp.convert, ("split",),
-              "annotations/grasp_{long,short}-term_<split>.json, frames/CASEnnn/<frame:09d>.jpg"),
+              "annotations/grasp_{long,short}-term_<split>.json, frames/CASEnnn/<frame:09d>.jpg",
+              ("phases", "steps", "tools")),
     Converter("cholect50", cholect50.convert, ("videos", "tail_tolerance"),
-              "labels/VIDxx.json (15-value instances), videos/VIDxx/NNNNNN.png"),
+              "labels/VIDxx.json (15-value instances), videos/VIDxx/NNNNNN.png",
+              ("triplet", "instrument", "verb", "target", "phases")),
     Converter("heichole", heichole.convert, ("videos", "tail_tolerance"),
-              "Hei-Chole<N>_Annotation_{Phase,Instrument}.csv (25 fps), frames/Hei-Chole<N>_K.png"),
+              "Hei-Chole<N>_Annotation_{Phase,Instrument}.csv (25 or 50 fps), frames/Hei-Chole<N>_K.png",
+              ("phases", "tools")),
     Converter("sarrarp50", sar_rarp50.convert, ("split", "tail_tolerance"),
-              "[<split>/]video_*/action_discrete.txt, video_*/rgb/<frame_id:09d>.png"),
+              "[<split>/]video_*/action_discrete.txt, video_*/rgb/<frame_id:09d>.png", ("actions",)),
 )}
 
 
