@@ -14,7 +14,7 @@ DOC = (ROOT / "docs" / "architecture.md").read_text()
 # part -> floor (docs/architecture.md, "Floors"): a part imports only parts on lower floors.
 # A part is a top-level module or folder of surgvlp_fast; "" is the package's own __init__.py.
 FLOORS = {
-    "": 0, "config": 0, "_native": 0, "resources": 0,
+    "": 0, "config": 0, "_native": 0, "resources": 0, "allocator": 0,
     "backends": 1,
     "video": 2, "models": 2, "losses": 2, "collectives": 2,
     "errors": 3,

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from ..allocator import keep_freed_memory
 from ..collectives import check_peers
 from .downstream import DownstreamVideo
 
@@ -38,6 +39,7 @@ def encode_frames(model, frames: Dataset, *, batch_size: int = 400, device="cpu"
     """(N, d) frame embeddings (L2-normalised unless `normalize=False`) of every frame in order,
     none dropped, float32 on the CPU. Inside a lockstep region (distributed evaluation) it stops
     between batches with RankFailed when another rank has failed."""
+    keep_freed_memory()   # each batch's activations reuse mapped pages (allocator.py)
     loader = DataLoader(frames, batch_size=batch_size, shuffle=False, drop_last=False,
                         num_workers=num_workers)
     device = torch.device(device)

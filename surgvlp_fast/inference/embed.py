@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..allocator import keep_freed_memory
 from ..models.preprocess import normalize, official_frames
 from ..video import VideoError, open_video
 
@@ -100,6 +101,7 @@ def embed_video(model, path, settings: FrameSettings = FrameSettings(), *, batch
     `progress(n)` after each batch of n frames. Raises VideoError for a file that cannot be read as a video."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    keep_freed_memory()   # each batch's activations reuse mapped pages (allocator.py)
     device = torch.device(device) if device is not None else weights_device(model)
     read_options, prepare = preprocessor(settings, device)
     decode_on = device if settings.preprocess == "fast" and device.type == "cuda" else "cpu"

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import DataFormatError
+from ..evaluation.downstream.converter_options import add_converter_options, converter_options
 from ..evaluation.downstream.registry import DATASETS, check_native
 from ..pretrain.levels import LEVELS, split_sources
 from ..pretrain.text_sources import TEXT_FOLDERS, read_split, read_timed_csv, video_id_of
@@ -134,12 +135,14 @@ def add_arguments(parser):
     parser.add_argument("--no-downstream", action="store_true", help="skip downstream_datasets/")
     parser.add_argument("--downstream", metavar="NAME", default=None,
                         help="instead: check DIR as the native release of the downstream set NAME (as "
-                             "convert-downstream names it) by converting it to the interchange format")
+                             "convert-downstream names it) by converting it to the interchange format; "
+                             "--videos, --split, --tail-tolerance and --prompts as convert-downstream takes them")
+    add_converter_options(parser)
 
 
 def run(args) -> int:
     if args.downstream:
-        return _run_native(args.downstream, args.root)
+        return _run_native(args.downstream, args.root, args)
     problems = validate_data(args.root, deep=args.deep, downstream=not args.no_downstream)
     for problem in problems:
         print(problem)
@@ -148,10 +151,11 @@ def run(args) -> int:
     return 1 if errors else 0
 
 
-def _run_native(name: str, root: str) -> int:
-    """`--downstream NAME`: convert DIR (in a temporary folder) and read every task back."""
+def _run_native(name: str, root: str, args) -> int:
+    """`--downstream NAME`: convert DIR (in a temporary folder) with the converter's options, and read
+    every task back."""
     try:
-        report, tasks = check_native(name, root)
+        report, tasks = check_native(name, root, **converter_options(name, args))
     except ValueError as err:  # DataFormatError included: the file and row at fault
         print(f"ERROR: {err}")
         print(f"{root}: 1 error(s)")

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..video import ClipRequest, VideoError, decode_clips, open_video
+from ..video.index import load_index
 from . import recipes
 from .levels import LEVELS, Level
 from ..errors import CorruptVideoError, DataFormatError
@@ -89,6 +90,17 @@ class LectureDataset(Dataset):
                 return path
         raise DataFormatError(os.path.join(self.video_root, self.videos[i]), "video not found (nor a cache entry)")
 
+    def metadata(self, i: int):
+        """Lecture i's VideoMetadata from its frame index, without opening a decoder (a folder of frames:
+        from its reader)."""
+        path = self.video_path(i)
+        if os.path.isdir(path):
+            return self.reader(i).metadata
+        try:
+            return load_index(path).metadata
+        except VideoError as err:
+            raise CorruptVideoError(path, getattr(err, "reason", str(err))) from err
+
     def reader(self, i: int):
         """An open reader of lecture i (kept in a small per-process LRU)."""
         if i in self._readers:
@@ -134,7 +146,7 @@ class LectureDataset(Dataset):
             try:
                 rest, request = self.plan(index, np.random.default_rng([self.seed, self.epoch, index]))
                 plans.append((k, index, rest))
-                requests.append(ClipRequest(self.reader(index).path, **request))
+                requests.append(ClipRequest(self.video_path(index), **request))
             except CorruptVideoError as err:
                 out[k] = err
             except VideoError as err:
@@ -194,7 +206,7 @@ class ClipLevelDataset(LectureDataset):
         anchor = pick_texts(aws, rng, self.narration_text)[r]
         s, e = self._window(aws.start[r], aws.end[r])
         request, clip = recipes.clip_request(
-            self.reader(i).metadata, rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
+            self.metadata(i), rng, s, e, clip_min=self.clip_min, clip_max=self.clip_max, fps=self.fps,
             num_frames=self.num_frames, size=self.size, center_crop=self.center_crop, random_flip=self.random_flip,
             frame_pick=self.frame_pick, integer_seek=self.truncate_times)
         window = (s, e) if self.candidate_window == "sentence" else clip
@@ -246,7 +258,7 @@ class KeystepLevelDataset(LectureDataset):
             start, end = expand_min_time(float(pool[0][1]), float(pool[-1][2]), self.min_time)
         else:
             start, end = s, e
-        meta = self.reader(i).metadata
+        meta = self.metadata(i)
         start, end = _inside(start, end, meta.duration)
         request = recipes.linspace_request(meta, rng, start, end, self.num_frames, size=self.size,
                                            center_crop=self.center_crop, random_flip=self.random_flip)
@@ -282,7 +294,7 @@ class VideoLevelDataset(LectureDataset):
         texts = pick_texts(keysteps, rng, self.keystep_text)
         picked, pos = subsample_steps(len(keysteps), self.num_steps, self.step_subsample)
         start, end = expand_min_time(float(keysteps.start[picked[0]]), float(keysteps.end[picked[-1]]), self.min_time)
-        meta = self.reader(i).metadata
+        meta = self.metadata(i)
         start, end = _inside(start, end, meta.duration)
         request = recipes.linspace_request(meta, rng, start, end, self.num_frames, size=self.size,
                                            center_crop=self.center_crop, random_flip=self.random_flip)

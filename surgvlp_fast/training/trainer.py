@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from surgvlp_fast import collectives
+from surgvlp_fast.allocator import keep_freed_memory
 from surgvlp_fast.config import save_config
 from surgvlp_fast.losses.objectives import ClipEmbeddings, LevelEmbeddings, build_objective
 from surgvlp_fast.models import build_model, load_tokenizer
@@ -54,6 +55,7 @@ class Progress:
 class Trainer:
     def __init__(self, cfg: Config, work_dir: str, data: TrainingData, *, objective=None,
                  eval_hook: Callable | None = None, resume: bool = False, env: DistEnv | None = None):
+        keep_freed_memory()   # the steps' activations reuse mapped pages (allocator.py)
         self.cfg, self.work_dir, self.data = cfg, work_dir, data
         self.env = env or read_env()
         self.device = pick_device(cfg.device, self.env)

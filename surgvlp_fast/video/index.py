@@ -11,6 +11,7 @@ An entry is fresh when the file's size and modification time match the recorded 
 import hashlib
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,8 +218,16 @@ def scan(path: str) -> VideoIndex:
     return scan_native(path) if native_submodule("sampler") is not None else scan_pyav(path)
 
 
+# Indexes loaded by this process, newest last: {(path, size, mtime_ns): VideoIndex}. A training pass
+# asks for the same lectures' indexes again and again (a clip's plan, its decoding, each worker the
+# passes fork); reading the .npz each time cost half of a clip worker's time. Bounded by frames held.
+_LOADED: OrderedDict = OrderedDict()
+LOADED_FRAMES = 1 << 22   # about 40 MB of pts and keyframe flags
+
+
 def load_index(path, *, use_cache: bool = True) -> VideoIndex:
-    """The index of `path`: from the sidecar or the cache when fresh, else scanned (and cached)."""
+    """The index of `path`: from this process's memory, the sidecar or the cache when fresh, else
+    scanned (and cached). The returned index may be shared with other callers: never modify it."""
     path = os.fspath(path)
     try:
         stat = os.stat(path)
@@ -228,6 +237,19 @@ def load_index(path, *, use_cache: bool = True) -> VideoIndex:
         raise VideoError(path, "is not a file")
     if stat.st_size == 0:
         raise VideoError(path, "is empty (0 bytes)")
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if use_cache and key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    index = _load_or_scan(path, stat, use_cache)
+    if use_cache:
+        _LOADED[key] = index
+        while sum(len(i.pts) for i in _LOADED.values()) > LOADED_FRAMES and len(_LOADED) > 1:
+            _LOADED.popitem(last=False)
+    return index
+
+
+def _load_or_scan(path: str, stat, use_cache: bool) -> VideoIndex:
     cache = _cache_path(path)
     if use_cache:
         for candidate in (sidecar_path(path), cache):

@@ -1,4 +1,5 @@
 """Opening a video: which backends are usable here, and a reader of a file or frames folder."""
+import functools
 import os
 
 from surgvlp_fast.video.reader import VideoReader
@@ -6,6 +7,7 @@ from surgvlp_fast.video.reader import VideoReader
 BACKENDS = ("auto", "native", "torchcodec", "pyav", "frames")
 
 
+@functools.cache
 def _importable(name: str) -> bool:
     try:
         __import__(name)

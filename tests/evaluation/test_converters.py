@@ -268,6 +268,11 @@ def test_convert_and_validate_commands(tmp_path):
     ok = _cli("validate-data", "--downstream", "cholec80", root)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "phases: 2 video(s), 8 labelled frame(s)" in ok.stdout and "0 error(s)" in ok.stdout
+    # validate-data takes the converter's options as convert-downstream does
+    one = _cli("validate-data", "--downstream", "cholec80", root, "--videos", "2")
+    assert one.returncode == 0 and "phases: 1 video(s), 4 labelled frame(s)" in one.stdout, one.stdout + one.stderr
+    bad = _cli("validate-data", "--downstream", "cholec80", root, "--split", "test")
+    assert bad.returncode == 1 and "takes no --split" in bad.stdout + bad.stderr
     os.remove(os.path.join(root, "frames", "video02_4.png"))
     os.remove(os.path.join(root, "frames", "video02_3.png"))
     bad = _cli("validate-data", "--downstream", "cholec80", root)
