@@ -97,8 +97,12 @@ def loader_baseline(db: str, video_root: str, max_duration=500, min_duration=0, 
 
 
 def our_import(db, video_root, out) -> tuple[int, str]:
+    """The command in this process, starting as a fresh `surgvlp-fast import-surglavi` process does: with
+    no frame index in memory."""
     from surgvlp_fast import cli
+    from surgvlp_fast.video.index import forget_loaded_indexes
 
+    forget_loaded_indexes()
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = cli.main(["import-surglavi", db, video_root, out])

@@ -142,6 +142,16 @@ STEP = ("train_step", "time per step", "s",
         "demo.yaml step (clip 64x4x3 views 64px; keystep 16x16; video 8x32), 2 threads")
 
 
+DEMO = ("demo_step", "time per step", "s", "demo.yaml, demo world, 4 passes of 14 steps, data loading included")
+IMPORT = ("surglavi_import", "time", "s", "113000rows_6812videos")
+SEARCH = ("search", "ms_per_query", "ms", "1000000x768 top10 1 thread(s)")
+PREDICT = ("predict", "speedup_vs_user_loop", "x", "resnet50 1280x720 60s 2 threads")
+
+
+def batch(gop, impl):
+    return c("batch_clip_decode", "clips_per_s", "clips/s", f"1280x720 {gop}, 16 clips of 4 videos, 60 s", impl)
+
+
 def clips(size, impl):
     return c("sampler_clip_recipe", "clips_per_s", "clips/s", f"{size}, 8 clips", impl)
 
@@ -158,8 +168,9 @@ def contrastive(bench, size, figures):
 
 
 TRACE = {   # README table row (the start of its first cell): [(figure as written, source)]
-    "fused MIL-NCE": contrastive(*MIL, ("2.62", ("6.19", "2.45"), "68", "2106", "0.42", "1.07", "0.032")),
-    "fused CLIP + NTX": contrastive(*NTX, ("2.79", ("13.06", "2.39"), "128", "2322", "0.21", "1.17", "0.055")),
+    "fused MIL-NCE": contrastive(*MIL, ("2.55", ("4.98", "1.85"), "68", "2106", "0.51", "1.38", "0.032")),
+    "fused CLIP + NTX": contrastive(*NTX, ("2.30", ("10.00", "1.66"), "152", "2370", "0.23", "1.39", "0.064"))
+    + [("1.47", c("contrastive_clip_ntx", "time_vs_floor", "ratio", "B=4096,d=768", "fused_cpu"))],
     "HecVL level loss": [
         ("188", c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, backend auto")),
         ("815", c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, naive reference")),
@@ -192,6 +203,22 @@ TRACE = {   # README table row (the start of its first cell): [(figure as writte
                       c(*PIPE, "ours, training cache")))],
     "demo training step": [("1.03", c(*STEP, "channels-last")), ("1.29", c(*STEP, "NCHW (baseline)")),
                            ("1.26", ratio(c(*STEP, "NCHW (baseline)"), c(*STEP, "channels-last")))],
+    "the demo's whole step": [("0.762", c(*DEMO, "this checkout")), ("1.024", c(*DEMO, "baseline ae28bae")),
+                              ("1.34", ratio(c(*DEMO, "baseline ae28bae"), c(*DEMO, "this checkout"))),
+                              ("0.952", c(*DEMO, "this checkout, system malloc"))],
+    "a batch of 16 clips": [
+        ("1.99", ratio(batch("gop250", "native batch 2t"), batch("gop250", "native batch 1t"))),
+        ("1.75", ratio(batch("gop25", "native batch 2t"), batch("gop25", "native batch 1t"))),
+        ("1.47", ratio(batch("gop250", "native batch 1t"), batch("gop250", "torchcodec pool 1t"))),
+        ("1.76", ratio(batch("gop250", "native batch 2t"), batch("gop250", "torchcodec pool 2t"))),
+        ("1.35", ratio(batch("gop25", "native batch 1t"), batch("gop25", "torchcodec pool 1t"))),
+        ("1.12", ratio(batch("gop25", "native batch 2t"), batch("gop25", "torchcodec pool 2t")))],
+    "`import-surglavi`": [("26.7", c(*IMPORT, "import_fresh")), ("3.3", c(*IMPORT, "import_rerun")),
+                          ("1.2", c(*IMPORT, "loader_per_row_queries"))],
+    "`search`": [("92.3", c(*SEARCH, "index")), ("20.7", ratio(c(*SEARCH, "numpy_f32"), c(*SEARCH, "index")))],
+    "`predict`": [(figure, c(*PREDICT, impl)) for figure, impl in (
+        ("1.61", "predict"), ("1.96", "predict_fast"), ("2.64", "predict_bf16"), ("2.64", "model_only"),
+        ("5.42", "model_only_bf16"))],
     "text pooling": [
         ("20", ratio(c("text_pooling", "time", "s", "360x77x768", "reference_token_loop"),
                       c("text_pooling", "time", "s", "360x77x768", "vectorised"))),

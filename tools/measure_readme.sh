@@ -17,10 +17,21 @@ wait_quiet() {   # the load of the previous benchmark, or of other work, decays 
 }
 run() { wait_quiet; echo "== $*"; "$py" "$@"; }
 [ $# -gt 0 ] && { for script in "$@"; do run "benchmarks/$script"; done; exit 0; }   # some of them, default arguments
-run benchmarks/bench_contrastive.py --sizes 4096      # MIL-NCE at B = 4096 and CLIP + NTX at its target, 8192
+run benchmarks/bench_contrastive.py --sizes 4096 --losses milnce   # MIL-NCE at its target size, B = 4096
+run benchmarks/bench_contrastive.py --sizes 4096 8192 --losses clip_ntx
 run benchmarks/bench_level_loss.py
 run benchmarks/bench_softdtw.py --threads 1
 run benchmarks/bench_sampler.py --clips 8 --repeats 3
 run benchmarks/bench_data_pipeline.py
 run benchmarks/bench_train_step.py
 run benchmarks/bench_text_pooling.py
+run benchmarks/bench_surglavi_import.py
+run benchmarks/bench_search.py
+run benchmarks/bench_predict.py
+run benchmarks/bench_batch_decode.py
+# the demo step against the commit before the faster data path and allocator (a worktree with its core)
+if [ ! -d /tmp/surgvlp_fast_ae28bae ]; then
+  git worktree add --detach /tmp/surgvlp_fast_ae28bae ae28bae
+  (cd /tmp/surgvlp_fast_ae28bae && "$OLDPWD/$py" setup.py -q build_ext --inplace)   # its own compiled core
+fi
+run benchmarks/bench_demo_step.py --baseline-src /tmp/surgvlp_fast_ae28bae

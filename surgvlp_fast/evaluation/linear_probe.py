@@ -138,7 +138,7 @@ class ProbeMismatchError(ValueError):
 
 @dataclass
 class ProbeHead:
-    """A trained probe head as saved by `-o probe_out=PATH`: the linear layer (weight (C, d), bias (C,)),
+    """A trained probe head as saved by `-o <protocol>.probe_out=PATH`: the linear layer (weight (C, d), bias (C,)),
     the class names, the feature settings it was trained on (raw, unnormalised features of frames
     resized to `resize` and centre-cropped to `crop`) and the weights fingerprint of its model."""
 
@@ -165,16 +165,16 @@ def save_probe_head(path: str | os.PathLike, head: ProbeHead) -> None:
 def read_probe_head(path: str | os.PathLike) -> ProbeHead:
     """A head saved by save_probe_head; ValueError naming the file when it is none."""
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: is a folder, expected a probe head (eval -o probe_out=FILE)")
+        raise IsADirectoryError(f"{path}: is a folder, expected a probe head (eval -o <protocol>.probe_out=FILE)")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception:
-        raise ValueError(f"{path}: not a probe head (eval -o probe_out=FILE writes one)") from None
+        raise ValueError(f"{path}: not a probe head (eval -o <protocol>.probe_out=FILE writes one)") from None
     fields = {f.name for f in dataclasses.fields(ProbeHead)}
     if not isinstance(saved, dict) or saved.get("format") != HEAD_FORMAT or not fields <= set(saved):
-        raise ValueError(f"{path}: not a probe head of format {HEAD_FORMAT} (eval -o probe_out=FILE writes one)")
+        raise ValueError(f"{path}: not a probe head of format {HEAD_FORMAT} (eval -o <protocol>.probe_out=FILE writes one)")
     head = ProbeHead(**{k: saved[k] for k in fields})
     if head.weight.ndim != 2 or head.bias.shape != (head.weight.shape[0],) or len(head.class_names) != len(head.bias):
         raise ValueError(f"{path}: the head's weight {tuple(head.weight.shape)}, bias {tuple(head.bias.shape)} and "
@@ -187,4 +187,4 @@ def check_probe_head(head: ProbeHead, model, where: str = "the probe head") -> N
     fingerprint = weights_fingerprint(model)
     if head.fingerprint != fingerprint:
         raise ProbeMismatchError(f"{where}: trained on the features of another model (weights {head.fingerprint}, "
-                                 f"this checkpoint's {fingerprint}); train a probe on this one: eval -o probe_out=FILE")
+                                 f"this checkpoint's {fingerprint}); train a probe on this one: eval -o <protocol>.probe_out=FILE")

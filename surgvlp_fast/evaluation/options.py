@@ -37,7 +37,7 @@ class EvalOptions:
     probe_epochs: int = ProbeOptions.epochs
     probe_batch_size: int = ProbeOptions.batch_size
     probe_out: str = ""          # linear probe: save the trained head to this file ("" = not saved) for
-                                 # `predict --probe`; only probe protocols take it (cholec80-probe.probe_out=F)
+                                 # `predict --probe`; only scoped to one probe protocol (cholec80-probe.probe_out=F)
     seed: int = 0
     retrieval_split: str = "splits/val.csv"   # retrieval: hold-out lectures of the pretraining data folder
     retrieval_frames: int = 10                # frames per segment, mean-pooled
@@ -56,6 +56,9 @@ class EvalOptions:
                     continue
                 if field_name not in fields:
                     raise ValueError(f"unknown evaluation option {key!r}; known: {', '.join(fields)}")
+                if field_name == "probe_out" and not dot and value:   # one file for every probe: they would collide
+                    raise ValueError("probe_out names one head's file: scope it to one linear-probe protocol, "
+                                     "e.g. -o cholec80-probe.probe_out=head.pt")
                 values[field_name] = value
         if values.get("probe_out") and protocol and PROBE_MARK not in protocol:
             raise ValueError(f"probe_out: {protocol} is no linear-probe protocol (it trains no head); scope the "

@@ -222,7 +222,14 @@ def scan(path: str) -> VideoIndex:
 # asks for the same lectures' indexes again and again (a clip's plan, its decoding, each worker the
 # passes fork); reading the .npz each time cost half of a clip worker's time. Bounded by frames held.
 _LOADED: OrderedDict = OrderedDict()
-LOADED_FRAMES = 1 << 22   # about 40 MB of pts and keyframe flags
+_LOADED_FRAMES = [0]      # frames held by _LOADED (a running total: summing at each insert is quadratic)
+LOADED_FRAMES = 1 << 22   # at most about 40 MB of pts and keyframe flags
+
+
+def forget_loaded_indexes() -> None:
+    """Empty this process's memory of loaded indexes (the next load_index reads the disk cache again)."""
+    _LOADED.clear()
+    _LOADED_FRAMES[0] = 0
 
 
 def load_index(path, *, use_cache: bool = True) -> VideoIndex:
@@ -244,8 +251,9 @@ def load_index(path, *, use_cache: bool = True) -> VideoIndex:
     index = _load_or_scan(path, stat, use_cache)
     if use_cache:
         _LOADED[key] = index
-        while sum(len(i.pts) for i in _LOADED.values()) > LOADED_FRAMES and len(_LOADED) > 1:
-            _LOADED.popitem(last=False)
+        _LOADED_FRAMES[0] += len(index.pts)
+        while _LOADED_FRAMES[0] > LOADED_FRAMES and len(_LOADED) > 1:
+            _LOADED_FRAMES[0] -= len(_LOADED.popitem(last=False)[1].pts)
     return index
 
 

@@ -2,7 +2,6 @@
 hand-computed labels, read back by the interchange reader; hostile inputs give one line naming the
 file and row; the `convert-downstream` and `validate-data --downstream` commands."""
 import os
-import pickle
 import subprocess
 import sys
 

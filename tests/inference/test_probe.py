@@ -1,4 +1,4 @@
-"""`predict --probe HEAD`: the head `eval`'s linear-probe protocol saves (`-o probe_out=FILE`) classifies
+"""`predict --probe HEAD`: the head `eval`'s linear-probe protocol saves (`-o cholec80-probe.probe_out=FILE`) classifies
 a user's videos; on the protocol's own test videos it gives the protocol's predictions frame for frame."""
 import csv
 import dataclasses
@@ -129,8 +129,13 @@ def test_probe_out_is_checked_like_the_other_options(checkpoint, world, tmp_path
     assert main(["eval", checkpoint[0], world, "--protocol", "cholec80", "--out", str(tmp_path / "e"),
                  "-o", f"probe_out={tmp_path / 'h.pt'}"]) == 1
     err = capsys.readouterr().err
-    assert "probe_out: cholec80 is no linear-probe protocol" in err and "Traceback" not in err
+    assert "probe_out names one head's file: scope it" in err and "Traceback" not in err
     assert not (tmp_path / "h.pt").exists()
-    with pytest.raises(ValueError, match="probe_out"):
-        EvalOptions.from_mapping({"probe_out": "h.pt"}, "cholec80")
-    assert EvalOptions.from_mapping({"probe_out": "h.pt"}, "cholec80-probe").probe_out == "h.pt"
+    with pytest.raises(ValueError, match="probe_out: cholec80 is no linear-probe protocol"):
+        EvalOptions.from_mapping({"cholec80.probe_out": "h.pt"}, "cholec80")
+    # unscoped, two probe protocols would write the same file: refused for every protocol
+    for protocol in ("cholec80-probe", "autolaparo-probe"):
+        with pytest.raises(ValueError, match="scope it to one linear-probe protocol"):
+            EvalOptions.from_mapping({"probe_out": "h.pt"}, protocol)
+    assert EvalOptions.from_mapping({"cholec80-probe.probe_out": "h.pt"}, "cholec80-probe").probe_out == "h.pt"
+    assert EvalOptions.from_mapping({"cholec80-probe.probe_out": "h.pt"}, "autolaparo-probe").probe_out == ""

@@ -3,7 +3,6 @@ transform=None, **options)` and `available_videos(root)`; adding a set is that f
 in DATASETS. CONVERTERS names the native-release converters into the interchange format
 (interchange.py): `convert-downstream` and `validate-data --downstream` use them."""
 import functools
-import os
 import tempfile
 from dataclasses import dataclass
 from typing import Callable

@@ -14,9 +14,9 @@ import sys
 from collections import Counter, defaultdict
 
 from .surglavi_db import LEVELS, DatabaseError, read_database
-from ..shards import add_shard_arguments, parse_merge, parse_shard, shard_of
+from ..shards import ShardError, add_shard_arguments, parse_merge, parse_shard, shard_of
 from .surglavi_layout import build_lectures, lecture_id, text_files
-from .surglavi_shards import ShardError, load_states, merge, probed_durations, save_state, write_text
+from .surglavi_shards import load_states, merge, probed_durations, save_state, write_text
 
 TEXT_FOLDERS = ("aws_narration_texts", "whisper_narration_texts", "keystep_texts", "abstract_texts")
 TIME_TOLERANCE_S = 1.0       # as validate-data: a caption may end up to 1 s after the probed end
@@ -58,13 +58,13 @@ def settings_of(args, levels) -> dict:
 
 
 def probe_duration(path: str):
-    """The video's duration in seconds (its frame index, cached for the training readers), or the reason
-    it cannot be read."""
-    from ...video import VideoError, open_video
+    """The video's duration in seconds from its frame index (built by demuxing, no decoder opened, and
+    cached for the training readers), or the reason it cannot be read."""
+    from ...video import VideoError
+    from ...video.index import load_index
 
     try:
-        with open_video(path) as reader:
-            return reader.metadata.duration, None
+        return load_index(path).metadata.duration, None
     except VideoError as err:
         return None, getattr(err, "reason", str(err))
 

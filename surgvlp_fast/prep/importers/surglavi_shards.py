@@ -11,7 +11,7 @@ import os
 from collections import Counter
 
 from .. import shards
-from ..shards import ShardError, record_path  # noqa: F401  (ShardError: raised to the command)
+from ..shards import record_path
 from .surglavi_layout import Lecture, assign_splits, pick_val
 
 STATE_DIR = ".surglavi_shards"
