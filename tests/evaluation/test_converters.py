@@ -350,21 +350,13 @@ def test_field_suite_scores_heichole_after_the_ten_columns_and_lists_unread_file
     import csv
 
     from eval_fakes import LinearEncoder
-    from interchange_fixtures import write_frame
 
     from surgvlp_fast.evaluation import EvalOptions
     from surgvlp_fast.evaluation.downstream import heichole
     from surgvlp_fast.evaluation.field_suite import (COLUMNS, PUBLISHED, run_field_suite, unread_field_files,
                                                      write_field_tables)
 
-    root = tmp_path / "hei"
-    (root / "Annotations").mkdir(parents=True)
-    (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text(
-        "".join(f"{i},{0 if i < 40 else 3}\n" for i in range(75)))
-    (root / "Annotations" / "Hei-Chole2_Annotation_Instrument.csv").write_text(
-        "".join(f"{i},{int(i >= 25)},0,0,0,0,0,{int(i >= 50)}\n" for i in range(75)))
-    for k in (1, 2, 3):
-        write_frame(str(root / "frames" / f"Hei-Chole2_{k}.png"), k)
+    root = write_heichole(tmp_path / "hei")
     data = tmp_path / "data"
     heichole.convert(str(root), str(data / "field"))
     (data / "field" / "cholec80_tools.json").write_text("{}")
@@ -449,12 +441,10 @@ def test_autolaparo_camma_csvs_to_interchange(tmp_path):
     assert not set(read.classes.prompts) & set(resources.class_prompts("autolaparo"))
 
 
-def test_heichole_phase_and_instrument_csvs(tmp_path):
+def write_heichole(root):
+    """A HeiChole video (Hei-Chole2): phase and instrument CSVs at 25 fps (75 rows), 3 frames at 1 fps."""
     from interchange_fixtures import write_frame
 
-    from surgvlp_fast.evaluation.downstream import heichole
-
-    root = tmp_path / "hei"
     (root / "Annotations").mkdir(parents=True)
     (root / "Annotations" / "Hei-Chole2_Annotation_Phase.csv").write_text(
         "".join(f"{i},{0 if i < 40 else 3}\n" for i in range(75)))
@@ -462,6 +452,13 @@ def test_heichole_phase_and_instrument_csvs(tmp_path):
         "".join(f"{i},{int(i >= 25)},0,0,0,0,0,{int(i >= 50)}\n" for i in range(75)))
     for k in (1, 2, 3):
         write_frame(str(root / "frames" / f"Hei-Chole2_{k}.png"), k)
+    return root
+
+
+def test_heichole_phase_and_instrument_csvs(tmp_path):
+    from surgvlp_fast.evaluation.downstream import heichole
+
+    root = write_heichole(tmp_path / "hei")
     report = heichole.convert(str(root), str(tmp_path / "out"))
     assert _read(report, "phases").videos[0].labels.tolist() == [0, 0, 3]          # rows 0, 25, 50
     assert _read(report, "tools").videos[0].labels.tolist() == [[0] * 7, [1] + [0] * 6, [1] + [0] * 5 + [1]]

@@ -11,6 +11,7 @@ parts here: frames read from image files, the data-root lookup, and `PhaseSet` (
 and one entry there.
 """
 import csv
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -63,6 +64,17 @@ class FrameFiles(Dataset):
     def __getitem__(self, i: int):
         frame = read_image(self.files[i])
         return self.transform(frame.unsqueeze(0))[0] if self.transform is not None else frame
+
+
+def read_json(path: str):
+    """A JSON file's value; a missing file or one that does not parse is one DataFormatError naming it."""
+    if not os.path.exists(path):
+        raise DataFormatError(path, "file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataFormatError(path, f"not valid JSON ({err})") from None
 
 
 def dataset_dir(root: str, folder: str) -> str:

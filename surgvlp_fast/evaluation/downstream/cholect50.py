@@ -5,7 +5,6 @@ turns the release's `labels/VIDxx.json` into the interchange format (interchange
 Frames `CholecT50-challenge-train/data/VIDxx/{frame:06d}.png`, labels
 `{triplet,instrument,verb,target}/VIDxx.txt` (`frame_id,` + C binary columns, no header).
 """
-import json
 import os
 import re
 from collections import Counter
@@ -14,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ...errors import DataFormatError
-from . import DownstreamVideo, FrameFiles, dataset_dir, numbered_files
+from . import DownstreamVideo, FrameFiles, dataset_dir, numbered_files, read_json
 from .convert import Categories, ConvertedVideo, frame_files, readable, write_interchange
 
 FOLDER = "CholecT50-challenge-train"
@@ -129,13 +128,7 @@ def convert(root: str, out_dir: str, videos=None, prompts: dict | None = None, t
 
 
 def _load_release_json(path: str) -> dict:
-    if not os.path.exists(path):
-        raise DataFormatError(path, "file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataFormatError(path, f"not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), dict) or not isinstance(
             data.get("categories"), dict):
         raise DataFormatError(path, "expected an object with `categories` and `annotations` objects")

@@ -9,22 +9,16 @@ TAPIS ignores it; classes in `instruments_categories` or `categories`) and frame
 under `frames/`). Images of both files are joined on (video_name, frame_num); a task is unlabelled
 on the images its file does not cover (counted).
 """
-import json
 import os
 from collections import Counter
 
 from ...errors import DataFormatError
+from . import read_json
 from .convert import Categories, ConvertedVideo, write_interchange
 
 
 def _load(path: str) -> dict:
-    if not os.path.exists(path):
-        raise DataFormatError(path, "file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataFormatError(path, f"not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
         raise DataFormatError(path, "expected a COCO-like object with `images` and `annotations` lists")
     return data

@@ -15,7 +15,6 @@ a video keep the frame list's frame_num order; unlabelled frames are left out an
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ...errors import DataFormatError
-from . import DownstreamVideo, FrameFiles
+from . import DownstreamVideo, FrameFiles, read_json
 
 SINGLE, MULTI = "single", "multi"
 
@@ -65,13 +64,7 @@ class FrameRow:
 
 def load_json(path: str) -> dict:
     """The interchange JSON (a dict with `images` and `annotations` lists)."""
-    if not os.path.exists(path):
-        raise DataFormatError(path, "file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataFormatError(path, f"not valid JSON ({err})") from None
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DataFormatError(path, "the top level must be an object with `images` and `annotations`")
     for key in ("images", "annotations"):
