@@ -9,7 +9,7 @@ again: on this project's machine the tiny CNN's step spent a third of its time i
 the next step reuses pages already mapped. The process then holds its peak memory until it ends,
 which is what a training or inference loop uses anyway.
 
-Called by the trainer and by the frame encoders of `predict`, `index` and `eval`. A no-op on other
+Called by the trainer, `decode_clips` and the frame encoders of `predict`, `index` and `eval`. A no-op on other
 C libraries and platforms, and when `SURGVLP_FAST_MALLOC=system`.
 """
 import ctypes

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from surgvlp_fast._native import native_submodule
+from surgvlp_fast.allocator import keep_freed_memory
 from surgvlp_fast.video.errors import VideoError
 from surgvlp_fast.video.pipeline import LAYOUTS, arrange, check_request, finish_frames
 
@@ -86,6 +87,7 @@ def decode_clips(requests, *, threads: int = 1, errors: str = "raise", backend: 
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive int, got {threads!r}")
     requests = [_as_request(item, i) for i, item in enumerate(requests)]
+    keep_freed_memory()   # each batch's frames reuse mapped pages; threads faulting them in contend (allocator.py)
     sampler = native_submodule("sampler") if backend in ("auto", "native") else None
     if backend == "native" and sampler is None:
         raise ValueError("video backend 'native' is not available here (not built or switched off)")
