@@ -62,9 +62,11 @@ class RunLog:
             self._bar.total = total
             self._bar.refresh()
 
-    def update_bar(self, loss: float, samples_per_s: float, level: str) -> None:
+    def update_bar(self, loss: float | None, samples_per_s: float, level: str) -> None:
+        """The bar's step: `loss` is the last logged one (None before the first log step: shown as "-")."""
         if self._bar is not None:
-            self._bar.set_postfix_str(f"{level} loss {loss:.4f} {samples_per_s:.1f} samples/s", refresh=False)
+            shown = "-" if loss is None else f"{loss:.4f}"
+            self._bar.set_postfix_str(f"{level} loss {shown} {samples_per_s:.1f} samples/s", refresh=False)
             self._bar.update(1)
 
     def end_bar(self) -> None:

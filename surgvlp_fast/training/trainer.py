@@ -96,7 +96,7 @@ class Trainer:
             self.optimizer, lambda s: cosine_with_warmup(s, cfg.optim.warmup_steps, self.total_steps))
         self.progress = Progress()
         self.nonfinite = NonFiniteFlags()
-        self._last_loss = float("nan")            # the loss of the last log step (progress bar)
+        self._last_loss = None                    # the loss of the last log step (progress bar; None before one)
         if resume:
             self.resume()
 
