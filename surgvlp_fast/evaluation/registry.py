@@ -4,8 +4,8 @@ when none fits)."""
 from .protocols import FieldProtocol, PhaseProtocol, ProbeProtocol, Protocol, RetrievalProtocol, TripletProtocol
 
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
-    PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one manual prompt per phase"),
-    PhaseProtocol("autolaparo", "autolaparo", 77, notes="zero-shot, videos 15-21, one manual prompt per phase"),
+    PhaseProtocol("cholec80", "cholec80", 77, notes="zero-shot, videos 49-80, one prompt per phase (packaged, or -o prompts=FILE)"),
+    PhaseProtocol("autolaparo", "autolaparo", 77, notes="zero-shot, videos 15-21, one prompt per phase (packaged, or -o prompts=FILE)"),
     TripletProtocol("cholect50", "cholect50", 35, notes="zero-shot i/v/t/iv/it/ivt video-wise mAP, 10 test videos"),
     ProbeProtocol("cholec80-probe", "cholec80", 0, 100.0, notes="linear probe, train+val 1-48, test 49-80"),
     ProbeProtocol("cholec80-probe-10", "cholec80", 0, 10.0, notes="few-shot: 10 % of the training videos"),

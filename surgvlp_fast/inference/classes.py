@@ -31,7 +31,7 @@ class ClassSet:
 
 
 def packaged(name: str) -> ClassSet:
-    """A packaged set: the phase names and the manual class prompts (resources)."""
+    """A packaged set: the phase names and our class prompts (resources)."""
     prompts = tuple((p,) for p in resources.class_prompts(name))
     return ClassSet(tuple(resources.phase_names(name)), prompts, name)
 

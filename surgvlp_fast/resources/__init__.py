@@ -1,6 +1,6 @@
-"""Packaged data of the downstream sets, below everything that reads it: phase names, the manual
-class prompts (CAMMA's, for the reference protocols), the field's own phase prompts, the video splits,
-the CholecT50 vocabulary, triplet prompts and triplet map.
+"""Packaged data of the downstream sets, below everything that reads it: phase names, class prompts
+(in our own wording: the papers' prompt files are not shipped, a user passes their copy, e.g.
+`eval -o prompts=FILE`), the video splits, the CholecT50 vocabulary, triplet prompts and triplet map.
 
 The files sit beside this module and ship with the package (setup.py's package_data).
 """
@@ -9,9 +9,9 @@ import os
 
 RESOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-PROMPT_FILES = {"cholec80": "class_prompt_cholec80_manual.txt", "autolaparo": "class_prompt_autolapa_manual.txt"}
-# The field converters' default phase prompts (our own wording; HeiChole shares Cholec80's phases)
-FIELD_PROMPT_FILES = {"cholec80": "field_prompts_cholec80.txt", "autolaparo": "field_prompts_autolaparo.txt"}
+# One prompt per phase, our own wording: the protocols', predict's and the converters' default
+# (HeiChole shares Cholec80's phases)
+PROMPT_FILES = {"cholec80": "cholec80_prompts.txt", "autolaparo": "autolaparo_prompts.txt"}
 PHASE_FILES = {"cholec80": "cholec80_phases.txt", "autolaparo": "autolaparo_phases.txt"}
 
 
@@ -25,13 +25,8 @@ def read_lines(path: str) -> list[str]:
 
 
 def class_prompts(dataset: str) -> list[str]:
-    """One prompt per class, in class order (reference.md §2.7)."""
+    """Our packaged prompts: one per class, in class order (the layout of reference.md §2.7's files)."""
     return read_lines(resource_path(PROMPT_FILES[dataset]))
-
-
-def field_prompts(dataset: str) -> list[str]:
-    """The field's packaged phase prompts (convert-downstream's default), one per phase in class order."""
-    return read_lines(resource_path(FIELD_PROMPT_FILES[dataset]))
 
 
 def phase_names(dataset: str) -> list[str]:

@@ -208,7 +208,7 @@ def _write_cholect50(base, number, frames, labels, visible, confuser, phases):
 def _write_prompts(root: str):
     folder = os.path.join(root, "prompts")
     os.makedirs(folder, exist_ok=True)
-    for name in ("class_prompt_cholec80_manual.txt", "class_prompt_autolapa_manual.txt", "cholec_triplet.txt"):
+    for name in ("cholec80_prompts.txt", "autolaparo_prompts.txt", "cholec_triplet.txt"):
         shutil.copy(resources.resource_path(name), os.path.join(folder, name))
     for dataset, procedure in (("cholec80", "cholecystectomy"), ("autolaparo", "hysterectomy")):
         sentences = [f"in the {p.name} phase the {p.instruments[0]} {p.actions[0]}s the {p.anatomy[0]}"

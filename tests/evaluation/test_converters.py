@@ -35,9 +35,8 @@ def test_cholec80_phases_at_25fps_and_tools_at_1fps(tmp_path):
     phases = _read(report, "phases")
     # 1 fps frame K <- 25 fps row (K-1)*25: rows 0, 25, 50, 75
     assert phases.videos[0].video_id == "video03" and phases.videos[0].labels.tolist() == [0, 0, 1, 2]
-    # the field's packaged prompts: our own wording, one per phase, not CAMMA's manual sentences
-    assert phases.classes.prompts == resources.field_prompts("cholec80") and len(set(phases.classes.prompts)) == 7
-    assert not set(phases.classes.prompts) & set(resources.class_prompts("cholec80"))
+    # the packaged prompts (our own wording), one per phase
+    assert phases.classes.prompts == resources.class_prompts("cholec80") and len(set(phases.classes.prompts)) == 7
     tools = _read(report, "tools")
     assert tools.videos[0].labels.tolist() == [ONE_HOT[0], ONE_HOT[25], ONE_HOT[50]]
     assert tools.skipped == {"unlabelled frames": 1}                     # frame 4 has no tool row
@@ -437,8 +436,7 @@ def test_autolaparo_camma_csvs_to_interchange(tmp_path):
     read = _read(report, "phases")
     assert read.videos[0].video_id == "15" and read.videos[0].labels.tolist() == [0, 2, 6]
     assert [os.path.basename(f) for f in read.videos[0].frames.files] == ["15_1.png", "15_2.png", "15_3.png"]
-    assert read.classes.prompts == resources.field_prompts("autolaparo")      # our own wording
-    assert not set(read.classes.prompts) & set(resources.class_prompts("autolaparo"))
+    assert read.classes.prompts == resources.class_prompts("autolaparo")      # our own wording
 
 
 def write_heichole(root):
@@ -530,13 +528,13 @@ def test_field_protocol_equals_the_phase_protocol_on_the_synthetic_world(world, 
     report = get_converter("cholec80-csv").convert(world, str(tmp_path / "data" / "field"), videos=[49, 50])
     assert report.frames == 25 + 28 and report.skipped == {}
     small = dict(resize="64x64", crop=64, batch_size=16, max_length=32)
-    camma_prompts = resource_path("class_prompt_cholec80_manual.txt")     # the reference's prompts, given as a file
+    protocol_prompts = resource_path("cholec80_prompts.txt")     # the cholec80 protocol's prompts, given as a file
     field = evaluate("field-cholec80-phase", model, tokenizer, str(tmp_path / "data"),
-                     EvalOptions(prompts=camma_prompts, **small)).metrics
-    camma = evaluate("cholec80", model, tokenizer, world, EvalOptions(videos="49-50", **small)).metrics
-    assert field["frames"] == camma["frames"] == 53
-    assert field["video_accuracy"] == pytest.approx(camma["accuracy"])
-    assert field["video_f1"] == pytest.approx(camma["f1"])
+                     EvalOptions(prompts=protocol_prompts, **small)).metrics
+    reference = evaluate("cholec80", model, tokenizer, world, EvalOptions(videos="49-50", **small)).metrics
+    assert field["frames"] == reference["frames"] == 53
+    assert field["video_accuracy"] == pytest.approx(reference["accuracy"])
+    assert field["video_f1"] == pytest.approx(reference["f1"])
 
 
 def test_cholect50_column_from_the_interchange_file_is_video_wise(tmp_path, tokenizer):

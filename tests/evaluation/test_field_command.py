@@ -98,7 +98,7 @@ def test_field_suite_pooled_cells_extra_protocols_and_a_failing_set(field_world,
     out = tmp_path / "out"
     code = main(["eval", "--checkpoint", checkpoint, "--data-root", str(broken), "--suite", "field",
                  "--protocol", "cholec80", "-o", "cholec80.videos=49-50", "-o", "cholect50.videos=6",
-                 "-o", f"field-cholec80-phase.prompts={resource_path('class_prompt_cholec80_manual.txt')}",
+                 "-o", f"field-cholec80-phase.prompts={resource_path('cholec80_prompts.txt')}",
                  "--field-averaging", "pooled", "--field-f1", "f1",
                  "--out", str(out), "--device", "cpu", *SMALL])
     captured = capsys.readouterr()

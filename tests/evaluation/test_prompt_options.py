@@ -26,7 +26,7 @@ def test_every_prompt_option_is_honoured(tmp_path):
     cholec80 = get_protocol("cholec80").prompts(EvalOptions.from_mapping(options, "cholec80"))
     assert cholec80[3] == ["phase 3 one", "phase 3 two"]
     autolaparo = get_protocol("autolaparo").prompts(EvalOptions.from_mapping(options, "autolaparo"))
-    assert autolaparo == [[p] for p in class_prompts("autolaparo")]   # not given: the manual prompts
+    assert autolaparo == [[p] for p in class_prompts("autolaparo")]   # not given: the packaged prompts
     texts = get_protocol("cholect50").class_texts(EvalOptions.from_mapping(options, "cholect50"))
     assert texts["triplet"][7] == "tool 7 acts on thing 7."       # after the last ':', ',' and '_' -> ' '
     default = get_protocol("cholect50").class_texts(EvalOptions())

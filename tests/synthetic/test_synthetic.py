@@ -34,7 +34,7 @@ def test_layout_is_complete(tiny_world):
     for split in ("train_narration", "train_keystep", "train_abstract", "val"):
         assert (root / "splits" / f"{split}.csv").exists()
     assert (root / "tokenizer" / "tokenizer.json").exists()
-    for name in ("class_prompt_cholec80_manual.txt", "class_prompt_autolapa_manual.txt", "cholec_triplet.txt"):
+    for name in ("cholec80_prompts.txt", "autolaparo_prompts.txt", "cholec_triplet.txt"):
         assert (root / "prompts" / name).exists()
 
 

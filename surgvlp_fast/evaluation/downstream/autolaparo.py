@@ -19,5 +19,5 @@ def convert(root: str, out_dir: str, videos=None, prompts: dict | None = None):
     """The CAMMA layout above -> `<out>/autolaparo.json` + `autolaparo_frames.txt` (task `phases`;
     prompts: the field's packaged ones unless `prompts["phases"]`)."""
     categories = Categories.from_names(resources.phase_names("autolaparo"),
-                                       (prompts or {}).get("phases") or resources.field_prompts("autolaparo"))
+                                       (prompts or {}).get("phases") or resources.class_prompts("autolaparo"))
     return convert_phase_set(AUTOLAPARO, "autolaparo", root, out_dir, categories, videos)

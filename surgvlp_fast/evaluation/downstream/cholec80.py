@@ -83,7 +83,7 @@ def convert(root: str, out_dir: str, videos=None, prompts: dict | None = None, t
         raise DataFormatError(os.path.join(root, "phase_annotations"), "no videoNN-phase.txt files")
     names = resources.phase_names("cholec80")
     tasks = {"phases": Categories.from_names(names, (prompts or {}).get("phases")
-                                             or resources.field_prompts("cholec80")),
+                                             or resources.class_prompts("cholec80")),
              "tools": Categories.from_names(TOOLS, (prompts or {}).get("tools"))}
     phase_id = {n: i for i, n in enumerate(names)}
     skipped, converted = Counter(), []
@@ -121,5 +121,5 @@ def convert_csvs(root: str, out_dir: str, videos=None, prompts: dict | None = No
     """The CAMMA layout (`csvs/videoNN.csv` + `frames/`, what the `cholec80` protocol reads) ->
     `<out>/cholec80.json` (task `phases`, the field's packaged prompts unless `prompts["phases"]`)."""
     categories = Categories.from_names(resources.phase_names("cholec80"),
-                                       (prompts or {}).get("phases") or resources.field_prompts("cholec80"))
+                                       (prompts or {}).get("phases") or resources.class_prompts("cholec80"))
     return convert_phase_set(CHOLEC80, "cholec80", root, out_dir, categories, videos)

@@ -92,7 +92,7 @@ def convert(root: str, out_dir: str, videos=None, prompts: dict | None = None, t
                                     "or the folder itself)")
     names = resources.phase_names("cholec80")
     user = prompts or {}
-    tasks = {"phases": Categories.from_names(names, user.get("phases") or resources.field_prompts("cholec80")),
+    tasks = {"phases": Categories.from_names(names, user.get("phases") or resources.class_prompts("cholec80")),
              "tools": Categories.from_names(INSTRUMENTS, user.get("tools"))}
     skipped, converted = Counter(), []
     tail = LabelTail(tail_tolerance, skipped)
