@@ -152,6 +152,19 @@ def option_value(value, hint, where: str):
     return convert(value, hint, where)
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """`--shard I/N` (0 <= I < N) -> (I, N); None (no --shard) -> (0, 1)."""
+    if text is None:
+        return 0, 1
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard takes I/N, e.g. 0/8; got {text!r}") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"--shard I/N needs 0 <= I < N (shards are numbered from 0); got {text!r}")
+    return i, n
+
+
 def check_sections(cfg, where: str = "") -> None:
     """Call `check(where)` of every section of `cfg`, innermost first, then of `cfg` itself."""
     for f in dataclasses.fields(cfg):

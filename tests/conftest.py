@@ -14,7 +14,7 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
-from suites import FALLBACK, NUMERICS  # noqa: E402
+from suites import FALLBACK, NUMERICS, ONE_THREAD  # noqa: E402
 from video_helpers import FFMPEG  # noqa: E402
 
 from surgvlp_fast import cli  # noqa: E402
@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(request):
+    """One torch thread for the tests in suites.ONE_THREAD, restored after each."""
+    if not request.node.nodeid.startswith(ONE_THREAD):
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---- real test videos, made with the ffmpeg CLI once per session (small: 160x120, 2-4 s)

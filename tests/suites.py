@@ -32,3 +32,7 @@ NUMERICS = (
     "tests/training/test_eval_policy.py", "tests/test_zeroshot.py",
     "tests/evaluation/test_field_distributed.py",
 )
+
+# Tests of tiny models run with one torch thread (tests/conftest.py): two spinning OpenMP threads on a
+# shared 2-core machine made them 10-20x slower.
+ONE_THREAD = ("tests/training/", "tests/inference/", "tests/models/")

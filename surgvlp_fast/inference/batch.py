@@ -57,17 +57,6 @@ def output_names(videos: Sequence[str]) -> dict[str, str]:
     return named
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'I/N' (0 <= I < N) -> (I, N)."""
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
-    if not 0 <= i < n:
-        raise ValueError(f"--shard {text}: I must be in 0..N-1")
-    return i, n
-
-
 def outputs_of(out_dir, name: str) -> list[Path]:
     return [Path(out_dir) / f"{name}{ext}" for ext in OUTPUTS]
 

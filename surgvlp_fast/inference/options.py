@@ -81,7 +81,7 @@ def frame_options(args, recorded=None) -> dict:
 
 def shard_of(args) -> tuple[int, int]:
     """`--shard I/N`, else torchrun's RANK / WORLD_SIZE, else (0, 1)."""
-    from .batch import parse_shard
+    from ..config import parse_shard
 
     if args.shard:
         return parse_shard(args.shard)

@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import sys
 
-from .shards import add_shard_arguments, parse_shard, shard_of, write_text
+from ..config import parse_shard
+from .shards import add_shard_arguments, shard_of, write_text
 
 
 def _record_path(out_dir: str, name: str) -> str:

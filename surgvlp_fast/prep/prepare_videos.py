@@ -26,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from surgvlp_fast.video.errors import VideoError
 from surgvlp_fast.video.index import load_index, publish, save_index, scan, sidecar_path
 
-from .shards import add_shard_arguments, load_records, parse_merge, parse_shard, save_record, shard_of, write_text
+from ..config import parse_shard
+from .shards import add_shard_arguments, load_records, parse_merge, save_record, shard_of, write_text
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts")
 STATE_DIR = ".prepare_videos_shards"

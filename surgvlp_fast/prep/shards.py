@@ -1,7 +1,7 @@
 """Data preparation split over machines: the one partition of videos into shards, the record a shard
 leaves, the merge's checks of those records, and whole-file writes.
 
-- `--shard I/N` (0 <= I < N) takes the videos whose name's SHA-1 (its first 8 bytes, big-endian) mod N
+- `--shard I/N` (0 <= I < N; read by `config.parse_shard`) takes the videos whose name's SHA-1 (its first 8 bytes, big-endian) mod N
   is I: every preparation command uses this rule (`shard_of`), on the video's name (the file name up to
   its first '.'; SurgLaVi's `videos.name` for import-surglavi).
 - A shard that ran to its end writes `FOLDER/shard-I-of-N.json`: the settings that must agree across
@@ -18,7 +18,7 @@ from ..config import ConfigError
 
 
 class ShardError(ConfigError):
-    """A bad --shard / --merge value, or a merge that cannot be made (a shard missing, or made with other
+    """A bad --merge value, or a merge that cannot be made (a shard missing, or made with other
     settings): one line for the user."""
 
 
@@ -40,19 +40,6 @@ def add_shard_arguments(parser, merge_help: str | None = None):
                                                       + ("; then run --merge N" if merge_help else ""))
     if merge_help:
         group.add_argument("--merge", metavar="N", help=f"after the N shards: {merge_help}")
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """'I/N' -> (I, N); None (no --shard) -> (0, 1)."""
-    if text is None:
-        return 0, 1
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ShardError(f"--shard takes I/N, e.g. 0/8; got {text!r}") from None
-    if not 0 <= i < n:
-        raise ShardError(f"--shard I/N needs 0 <= I < N (shards are numbered from 0); got {text!r}")
-    return i, n
 
 
 def parse_merge(text) -> int | None:

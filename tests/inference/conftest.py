@@ -8,14 +8,6 @@ import torch
 from inference_helpers import CONFIG, h264_from_frames
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="session")
 def world(tiny_world):
     return str(tiny_world[0])

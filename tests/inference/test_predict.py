@@ -12,7 +12,8 @@ from inference_helpers import FRAME_OPTIONS
 from surgvlp_fast.cli import main
 from surgvlp_fast.evaluation.options import EvalOptions
 from surgvlp_fast.evaluation.registry import get_protocol
-from surgvlp_fast.inference.batch import output_names, parse_shard
+from surgvlp_fast.config import parse_shard
+from surgvlp_fast.inference.batch import output_names
 from surgvlp_fast.inference.classes import class_set
 from surgvlp_fast.resources import phase_names
 from video_helpers import FFMPEG

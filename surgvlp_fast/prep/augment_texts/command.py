@@ -12,12 +12,12 @@ import json
 import os
 import sys
 
-from ...config import ConfigError
+from ...config import ConfigError, parse_shard
 from ...errors import DataFormatError
 from ...pretrain.text_sources import TEXT_FOLDERS, video_id_of
 from .client import AnswerCache, ChatClient, Request, fetch_answers, print_unsent
 from .embedder import SentenceEmbedder, embedder_path
-from ..shards import add_shard_arguments, load_records, parse_merge, parse_shard, save_record, shard_of, write_text
+from ..shards import add_shard_arguments, load_records, parse_merge, save_record, shard_of, write_text
 from .recipes import TASKS, assign_pseudo_steps, lecture_title, load_prompt, make_request, parse_answer
 
 KNOWLEDGE_BASE = os.path.join("knowledge_base", "pseudo_steps.csv")

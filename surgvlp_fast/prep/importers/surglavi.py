@@ -13,8 +13,9 @@ import os
 import sys
 from collections import Counter, defaultdict
 
+from ...config import parse_shard
 from .surglavi_db import LEVELS, DatabaseError, read_database
-from ..shards import ShardError, add_shard_arguments, parse_merge, parse_shard, shard_of
+from ..shards import ShardError, add_shard_arguments, parse_merge, shard_of
 from .surglavi_layout import build_lectures, lecture_id, text_files
 from .surglavi_shards import load_states, merge, probed_durations, save_state, write_text
 

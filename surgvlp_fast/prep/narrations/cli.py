@@ -8,7 +8,8 @@ data/whisper_narration_texts; each video id gets OUT_DIR/{video_id}.csv (`start,
 """
 import argparse
 
-from ..shards import add_shard_arguments, parse_shard
+from ...config import parse_shard
+from ..shards import add_shard_arguments
 from .formats import FORMATS
 from .transcribe import ENGINES
 
