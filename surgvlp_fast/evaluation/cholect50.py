@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..collectives import lockstep
+from ..models.modes import eval_mode
 from ..resources import resource_path
 from ..zeroshot import encode_class_prompts, scores
 from .downstream import DownstreamVideo
@@ -92,9 +93,7 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[DownstreamVideo], clas
         missing = set(CLASSIFIERS.values()) - set(class_texts)
         if missing:
             raise ValueError(f"class texts missing for {sorted(missing)}")
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             classifiers = {key: encode_class_prompts(model, tokenizer, class_texts[key], max_length=max_length,
                                                      device=device) for key in CLASSIFIERS.values()}
             rank, world = rank_and_world(distributed)
@@ -106,8 +105,6 @@ def zero_shot_triplets(model, tokenizer, videos: Sequence[DownstreamVideo], clas
                     key: (np.asarray(video.labels[key]), torch.sigmoid(scores(features, text)).numpy())
                     for key, text in classifiers.items()
                 }
-        finally:
-            model.train(was_training)
         per_video = gather_dicts(local, distributed)
     ordered = [per_video[v.video_id] for v in videos]
     metrics = triplet_map_scores(ordered, absent=absent)

@@ -17,6 +17,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from ..collectives import lockstep
+from ..models.modes import eval_mode
 from ..zeroshot import encode_class_prompts, predict, scores, smooth_features
 from .downstream.interchange import MULTI, InterchangeSet
 from .features import encode_frames
@@ -86,9 +87,7 @@ def zero_shot_field(model, tokenizer, data: InterchangeSet, prompts: Sequence, *
             raise ValueError(f"{name}: {len(prompts)} prompt groups for {len(classes.names)} classes")
         if not data.videos:
             raise ValueError(f"{name}: {data.json_path} has no labelled {classes.task} frames")
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             class_features = encode_class_prompts(model, tokenizer, prompts, max_length=max_length, device=device)
             rank, world = rank_and_world(distributed)
             local = {}
@@ -103,8 +102,6 @@ def zero_shot_field(model, tokenizer, data: InterchangeSet, prompts: Sequence, *
                     local[video.video_id] = (video.labels, scores(features, class_features).float().numpy())
                 else:
                     local[video.video_id] = (np.asarray(video.labels), predict(features, class_features).numpy())
-        finally:
-            model.train(was_training)
         gathered = gather_dicts(local, distributed)
     per_video = {v.video_id: gathered[v.video_id] for v in data.videos}
     if classes.kind == MULTI and video_wise:

@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 
 from .. import resources
+from ..models.modes import eval_mode
 from ..models.preprocess import official_frames, square_eval_transform
 from ..zeroshot import prompt_groups
 from .cholect50 import zero_shot_triplets
@@ -151,14 +152,10 @@ class ProbeProtocol(Protocol):
                  if options.cache_dir else None)
         key = f"{self.dataset}-{options.resize}-{options.crop}"
         common = dict(cache=cache, dataset_key=key, **encoding_options(options, device))
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             train = video_features(model, phase_videos(data_root, self.dataset, train_numbers, options), **common)
             test = video_features(model, phase_videos(data_root, self.dataset, self.test_videos(options), options),
                                   **common)
-        finally:
-            model.train(was_training)
         probe = ProbeOptions(options.probe_lr, options.probe_weight_decay, options.probe_momentum,
                              options.probe_epochs, options.probe_batch_size, options.seed)
         return ProbeResult(self.name, linear_probe(train, test, len(resources.phase_names(self.dataset)),

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.modes import eval_mode
 from ..zeroshot import encode_texts
 from .metrics import retrieval_metrics
 
@@ -62,9 +63,7 @@ def embed_segments(model, segments: Sequence[Segment], *, device="cpu", batch_si
 def retrieval(model, tokenizer, levels: dict[str, Sequence[Segment]], *, max_length: int = 77, device="cpu",
               ks=(1, 5, 10)) -> dict:
     """{level: {"text_to_video": metrics, "video_to_text": metrics}} for each level given."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         out = {}
         for level, segments in levels.items():
             if not segments:
@@ -81,6 +80,4 @@ def retrieval(model, tokenizer, levels: dict[str, Sequence[Segment]], *, max_len
                 "text_to_video": retrieval_metrics(similarity, text_ids, segment_ids, ks),
                 "video_to_text": retrieval_metrics(similarity.T, segment_ids, text_ids, ks),
             }
-    finally:
-        model.train(was_training)
     return out

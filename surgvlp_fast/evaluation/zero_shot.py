@@ -13,6 +13,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from ..collectives import lockstep
+from ..models.modes import eval_mode
 from ..zeroshot import encode_class_prompts, predict, smooth_features
 from . import reports
 from .downstream import DownstreamVideo
@@ -78,9 +79,7 @@ def zero_shot_phase_windows(model, tokenizer, videos: Sequence[DownstreamVideo],
     with lockstep(distributed):
         if len(prompts) != len(class_names):
             raise ValueError(f"{len(prompts)} prompt groups for {len(class_names)} classes")
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             classes = encode_class_prompts(model, tokenizer, prompts, max_length=max_length, device=device)
             rank, world = rank_and_world(distributed)
             local = {}
@@ -90,8 +89,6 @@ def zero_shot_phase_windows(model, tokenizer, videos: Sequence[DownstreamVideo],
                 labels = np.asarray(video.labels, dtype=np.int64)
                 local[video.video_id] = {w: (labels, predict(smooth_features(features, w), classes).numpy())
                                          for w in windows}
-        finally:
-            model.train(was_training)
         gathered = gather_dicts(local, distributed)
     results = {}
     for w in windows:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import zeroshot
+from ..models.modes import eval_mode
 from ..video import VideoError
 from .embed import FrameSettings, embed_video, weights_device
 from .moments import Moment, approximate_scores, exact_top, merge_hits
@@ -105,9 +106,7 @@ class Index:
         known = {v["path"]: v for v in self.meta["videos"]}
         report = {"added": [], "skipped": [], "failed": {}}
         self._truncate_to_rows()
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             for video in videos:
                 path = os.path.abspath(video)
                 if path in known:
@@ -132,8 +131,6 @@ class Index:
                 known[path] = self.meta["videos"][-1]
                 report["added"].append(video)
                 echo(f"{video}: {len(times)} seconds indexed")
-        finally:
-            model.train(was_training)
         return report
 
     def _truncate_to_rows(self):
@@ -190,12 +187,8 @@ class Index:
         """The `top` best moments for `text` (adjacent hit seconds merged), best first."""
         if check:
             self.check_model(model)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             query = self.query_embedding(model, tokenizer, text)
-        finally:
-            model.train(was_training)
         return self.search_embedding(query, top)
 
     def search_embedding(self, query: torch.Tensor, top: int = 10) -> list[Moment]:

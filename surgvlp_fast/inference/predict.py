@@ -12,6 +12,7 @@ from typing import Callable
 import torch
 
 from .. import zeroshot
+from ..models.modes import eval_mode
 from .classes import ClassSet, class_set
 from .embed import FrameSettings, embed_video, weights_device
 from .probe import ProbeClassifier, moving_average
@@ -71,16 +72,12 @@ def predict(model, video, classes, *, tokenizer=None, fps: float = 1.0, smooth: 
             raise ValueError("predict needs tokenizer= to encode the class prompts")
     settings = FrameSettings(fps=float(fps), preprocess=preprocess, resize=tuple(resize), crop=int(crop))
     window = smoothing_window(smooth, settings.fps)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         if not isinstance(classes, ClassEmbeddings) and not probe:
             classes = ClassEmbeddings(model, tokenizer, classes, max_length=max_length, device=device)
         times, features, duration = embed_video(model, video, settings, batch_size=batch_size, device=device,
                                                 amp_dtype=amp_dtype, threads=threads, progress=progress,
                                                 on_open=on_open, normalize=not probe)
-    finally:
-        model.train(was_training)
     labels, probabilities = classify(features, classes, window)
     return Timeline(str(video), list(classes.classes.names), times, labels.numpy(), probabilities.numpy(),
                     duration, settings.fps, float(smooth),

@@ -110,3 +110,18 @@ def test_channels_last_trunk_gives_the_same_outputs_and_gradients(backbone):
     assert_close(outs[0], outs[1], bound)
     for a, b in zip(*grads):
         assert_close(a, b, 2 * bound)
+
+
+def test_eval_mode_restores_the_models_own_mode_also_on_an_error():
+    from surgvlp_fast.models.modes import eval_mode
+
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5))
+    for training in (True, False):
+        model.train(training)
+        with eval_mode(model) as inside:
+            assert inside is model and not model.training
+        assert model.training == training
+        with pytest.raises(RuntimeError, match="boom"):
+            with eval_mode(model):
+                raise RuntimeError("boom")
+        assert model.training == training
