@@ -27,7 +27,7 @@ run benchmarks/bench_train_step.py
 run benchmarks/bench_text_pooling.py
 run benchmarks/bench_surglavi_import.py
 run benchmarks/bench_search.py
-run benchmarks/bench_predict.py
+run benchmarks/bench_predict.py --repeats 3
 run benchmarks/bench_batch_decode.py --repeats 5
 # the demo step against the commit before the faster data path and allocator (a worktree with its core)
 if [ ! -d /tmp/surgvlp_fast_ae28bae ]; then
