@@ -21,7 +21,7 @@ if [ "$what" = demo ]; then
 fi
 workers=${SURGVLP_FAST_TEST_WORKERS:-$(( $(nproc) < 2 ? 1 : 2 ))}
 xdist=()
-[ "$workers" -gt 1 ] && xdist=(-n "$workers")
+[ "$workers" -gt 1 ] && xdist=(-n "$workers" --dist loadgroup)   # an xdist_group runs in one worker
 summaries=() failed=0 totals=(0 0 0)
 suite() {   # suite NAME [VAR=VALUE ...] -- PYTEST_ARGUMENTS
   local name=$1 vars=() log start=$SECONDS rc counts
