@@ -1,9 +1,9 @@
 """Data preparation split over machines: the one partition of videos into shards, the record a shard
 leaves, the merge's checks of those records, and whole-file writes.
 
-- `--shard I/N` (0 <= I < N; read by `config.parse_shard`) takes the videos whose name's SHA-1 (its first 8 bytes, big-endian) mod N
-  is I: every preparation command uses this rule (`shard_of`), on the video's name (the file name up to
-  its first '.'; SurgLaVi's `videos.name` for import-surglavi).
+- `--shard I/N` (0 <= I < N; read by `config.parse_shard`) takes the videos whose name's SHA-1 (its first
+  8 bytes, big-endian) mod N is I: every preparation command uses this rule (`shard_of`), on the video's
+  name (the file name up to its first '.'; SurgLaVi's `videos.name` for import-surglavi).
 - A shard that ran to its end writes `FOLDER/shard-I-of-N.json`: the settings that must agree across
   shards and what its merge needs. `--merge N` reads the N records (`load_records`) and refuses a
   missing one or one made with other settings.
