@@ -7,9 +7,10 @@ Forward + backward, fp32, d = 768:
 The GEMM floor is the three matrix products no implementation can avoid, with torch.matmul on
 the same shapes: S = v tᵀ (forward), dS t and dSᵀ v (backward).
 
-Each measurement runs in a fresh subprocess: time is the median of the repeats, memory the
-peak resident-set growth (ru_maxrss) over the process's state after a small warm-up run of the
-same code (which loads the libraries), i.e. the peak extra memory of the operation.
+Each measurement runs in fresh subprocesses: time is the median of the repeats, memory the peak
+resident-set growth (ru_maxrss) of one step over the process's state after a small warm-up run of the
+same code (which loads the libraries), in a worker whose allocator unmaps large blocks when freed
+(harness.live_memory_env), i.e. the peak live extra memory of the operation.
 
     .venv/bin/python benchmarks/bench_contrastive.py [--sizes 512 1024 2048 4096] [--repeats 3]
     .venv/bin/python -m pytest benchmarks/bench_contrastive.py    (small sizes, pytest-benchmark)
@@ -24,8 +25,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import (Metric, bench_parser, finish, markdown_table, measurement_rows, median_time,  # noqa: E402
-                     peak_rss_bytes, print_json_line, run_worker)
+from harness import (Metric, bench_parser, finish, live_memory_env, markdown_table, measurement_rows,  # noqa: E402
+                     median_time, peak_rss_bytes, print_json_line, run_worker)
 from results import machine  # noqa: E402
 from surgvlp_fast import losses  # noqa: E402
 from surgvlp_fast._native import native_submodule  # noqa: E402
@@ -68,18 +69,22 @@ def step(loss: str, implementation: str, v, t):
     value.backward()
 
 
-def measure_here(loss: str, implementation: str, batch: int, repeats: int) -> dict:
-    """Runs in the fresh subprocess."""
+def measure_here(loss: str, implementation: str, batch: int, repeats: int, memory: bool) -> dict:
+    """Runs in the fresh subprocess: the median time of `repeats` steps, or (`memory`) one step's peak."""
     warm_v, warm_t = make_inputs(loss, 64, seed=1)
     step(loss, implementation, warm_v, warm_t)
     v, t = make_inputs(loss, batch)
+    if not memory:
+        return {"seconds": median_time(lambda: step(loss, implementation, v, t), repeats, warmup=0)}
     base = peak_rss_bytes()
-    seconds = median_time(lambda: step(loss, implementation, v, t), repeats, warmup=0)
-    return {"seconds": seconds, "peak_extra_mb": (peak_rss_bytes() - base) / 2**20}
+    step(loss, implementation, v, t)
+    return {"peak_extra_mb": (peak_rss_bytes() - base) / 2**20}
 
 
 def measure(loss: str, implementation: str, batch: int, repeats: int) -> dict:
-    return run_worker(__file__, ["--one", loss, implementation, batch, repeats])
+    """{"seconds", "peak_extra_mb"}: the time and the memory, each from its own fresh worker."""
+    one = ["--one", loss, implementation, batch, repeats]
+    return {**run_worker(__file__, one), **run_worker(__file__, [*one, "--memory"], env=live_memory_env())}
 
 
 def main(argv=None) -> None:
@@ -87,10 +92,11 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     parser.add_argument("--losses", nargs="+", default=["milnce", "clip_ntx"], choices=["milnce", "clip_ntx"])
     parser.add_argument("--one", nargs=4, metavar=("LOSS", "IMPL", "B", "REPEATS"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         loss, implementation, batch, repeats = args.one
-        print_json_line(measure_here(loss, implementation, int(batch), int(repeats)))
+        print_json_line(measure_here(loss, implementation, int(batch), int(repeats), args.memory))
         return
     if native_submodule("losses") is None:
         sys.exit("bench_contrastive: the compiled core is not available (build it, or unset SURGVLP_FAST_DISABLE_NATIVE)")

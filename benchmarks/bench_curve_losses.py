@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bench_contrastive  # noqa: E402
-from harness import Metric, bench_parser, finish, markdown_table, measurement_rows, run_worker  # noqa: E402
+from harness import Metric, bench_parser, finish, markdown_table, measurement_rows  # noqa: E402
 from surgvlp_fast._native import native_submodule  # noqa: E402
 
 IMPLEMENTATIONS = ("fused_cpu", "reference")
@@ -42,7 +42,7 @@ def fitted_exponent(sizes, values):
 
 def measure(loss, implementation, batch, repeats):
     try:
-        return run_worker(bench_contrastive.__file__, ["--one", loss, implementation, batch, repeats])
+        return bench_contrastive.measure(loss, implementation, batch, repeats)
     except subprocess.CalledProcessError as err:
         reason = (err.stderr or "").strip().splitlines()[-1:] or [f"exit status {err.returncode}"]
         return {"error": reason[0][:200]}

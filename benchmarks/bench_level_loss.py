@@ -4,8 +4,9 @@ HecVL's keystep / video level through the objective, [CLIP(v̄,p) + NTX(v̄,p) +
 CLIP(p,c̄)]/4 with B rows, K children and d features, run twice on the same inputs: with the
 losses' default dispatch (backend "auto": the fused kernels where they exist) and forced to the
 naive plain-PyTorch reference (SURGVLP_FAST_BACKEND=reference), which materialises every B × B
-similarity matrix. Each measurement runs in a fresh subprocess: time is the median of a few
-runs, memory the peak extra resident memory (RSS high-water mark) of one forward + backward.
+similarity matrix. Each measurement runs in fresh subprocesses: time is the median of a few
+runs, memory the peak extra resident memory (RSS high-water mark) of one forward + backward in a
+worker whose allocator unmaps large blocks when freed (harness.live_memory_env): its peak live memory.
 
     .venv/bin/python benchmarks/bench_level_loss.py [--batch 4096 --children 8 --dim 768]
 """
@@ -19,8 +20,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (Metric, bench_parser, finish, markdown_table, measurement_rows, median_time,  # noqa: E402
-                     peak_rss_bytes, print_json_line, run_worker)
+from harness import (Metric, bench_parser, finish, live_memory_env, markdown_table, measurement_rows,  # noqa: E402
+                     median_time, peak_rss_bytes, print_json_line, run_worker)
 from surgvlp_fast.losses.objectives import LevelEmbeddings, build_objective  # noqa: E402
 
 IMPLEMENTATIONS = {"objective, backend auto": None, "objective, naive reference": "reference"}
@@ -43,18 +44,21 @@ def level_step(objective, tensors):
     return loss
 
 
-def worker(batch, children, dim, repeats):
-    """One implementation (chosen by SURGVLP_FAST_BACKEND in the environment): JSON on stdout."""
+def worker(batch, children, dim, repeats, memory):
+    """One implementation (chosen by SURGVLP_FAST_BACKEND in the environment): JSON on stdout; the median
+    time of `repeats` steps, or (`memory`) the peak extra memory of one."""
     objective = build_objective("hecvl")
     level_step(objective, make_inputs(16, children, dim))  # libraries' one-time allocations, not measured
     tensors = make_inputs(batch, children, dim)
+    if not memory:
+        seconds = median_time(lambda: level_step(objective, tensors), repeats=repeats, warmup=0)
+        print_json_line({"seconds": seconds, "threads": torch.get_num_threads()})
+        return
     before = peak_rss_bytes()
     loss = level_step(objective, tensors)
     extra = peak_rss_bytes() - before
     input_grads = sum(t.grad.numel() * t.grad.element_size() for t in tensors)
-    seconds = median_time(lambda: level_step(objective, tensors), repeats=repeats, warmup=0)
-    print_json_line({"seconds": seconds, "extra_bytes": extra, "input_grad_bytes": input_grads,
-                     "loss": loss.item(), "threads": torch.get_num_threads()})
+    print_json_line({"extra_bytes": extra, "input_grad_bytes": input_grads, "loss": loss.item()})
 
 
 def measure(backend, batch, children, dim, repeats, threads):
@@ -64,8 +68,8 @@ def measure(backend, batch, children, dim, repeats, threads):
     env.pop("SURGVLP_FAST_BACKEND", None)
     if backend:
         env["SURGVLP_FAST_BACKEND"] = backend
-    return run_worker(__file__, ["--worker", "--batch", batch, "--children", children, "--dim", dim,
-                                 "--repeats", repeats], env=env)
+    one = ["--worker", "--batch", batch, "--children", children, "--dim", dim, "--repeats", repeats]
+    return {**run_worker(__file__, one, env=env), **run_worker(__file__, [*one, "--memory"], env=live_memory_env(env))}
 
 
 def main(argv=None):
@@ -74,9 +78,10 @@ def main(argv=None):
     parser.add_argument("--children", type=int, default=8)
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.batch, args.children, args.dim, args.repeats)
+        return worker(args.batch, args.children, args.dim, args.repeats, args.memory)
     size = f"B={args.batch} K={args.children} d={args.dim}"
     results = {name: measure(backend, args.batch, args.children, args.dim, args.repeats, args.threads)
                for name, backend in IMPLEMENTATIONS.items()}

@@ -90,6 +90,15 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def live_memory_env(env=None) -> dict:
+    """The environment of a worker whose resident-set growth is an operation's peak live memory: glibc maps
+    every block of 1 MiB or more on its own and unmaps it when freed. By default it raises that threshold to
+    the largest block freed so far and then serves such blocks from a heap that keeps freed ones resident,
+    so the high-water mark would also count blocks the operation had already freed. Time is measured in a
+    worker without it (this allocator maps and faults in every large block again at each step)."""
+    return {**(os.environ if env is None else env), "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+
+
 def print_json_line(obj) -> None:
     """One JSON line on stdout, flushed: a measurement's progress, or a worker's answer."""
     print(json.dumps(obj), flush=True)
