@@ -173,18 +173,18 @@ def contrastive(bench, size, figures):
 
 
 TRACE = {   # README table row (the start of its first cell): [(figure as written, source)]
-    "fused MIL-NCE": contrastive(*MIL, ("2.55", ("4.98", "1.85"), "68", "2106", "0.51", "1.38", "0.032")),
-    "fused CLIP + NTX": contrastive(*NTX, ("2.30", ("10.00", "1.66"), "152", "2370", "0.23", "1.39", "0.064"))
-    + [("1.47", c("contrastive_clip_ntx", "time_vs_floor", "ratio", "B=4096,d=768", "fused_cpu"))],
+    "fused MIL-NCE": contrastive(*MIL, ("2.32", ("5.60", "1.90"), "67", "2058", "0.41", "1.22", "0.033")),
+    "fused CLIP + NTX": contrastive(*NTX, ("2.52", ("11.12", "1.81"), "104", "2250", "0.23", "1.39", "0.046"))
+    + [("1.44", c("contrastive_clip_ntx", "time_vs_floor", "ratio", "B=4096,d=768", "fused_cpu"))],
     "HecVL level loss": [
-        ("188", c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, backend auto")),
+        ("140", c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, backend auto")),
         ("815", c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, naive reference")),
-        ("0.23", c("level_loss", "memory_vs_naive", "ratio", LEVEL, "objective, backend auto")),
-        ("0.10", c("level_loss", "memory_vs_naive w/o input grads", "ratio", LEVEL, "objective, backend auto")),
+        ("0.17", c("level_loss", "memory_vs_naive", "ratio", LEVEL, "objective, backend auto")),
+        ("0.03", c("level_loss", "memory_vs_naive w/o input grads", "ratio", LEVEL, "objective, backend auto")),
         ("0.15", lambda cells: 1 - ratio(  # the inputs' own gradients alone, over the naive extra memory
             c("level_loss", "peak extra RSS w/o input grads", "MB", LEVEL, "objective, naive reference"),
             c("level_loss", "peak extra RSS", "MB", LEVEL, "objective, naive reference"))(cells)),
-        ("0.44", c("level_loss", "time_vs_naive", "ratio", LEVEL, "objective, backend auto"))],
+        ("0.50", c("level_loss", "time_vs_naive", "ratio", LEVEL, "objective, backend auto"))],
     "soft-DTW": [("11.7", c(*DTW, "fused cpu")), ("3145", ratio(c(*DTW, "reference-style loop"), c(*DTW, "fused cpu"))),
                  ("6.7", ratio(c(*DTW, "vectorised PyTorch"), c(*DTW, "fused cpu")))],
     "clip recipe, native sampler": [
