@@ -8,8 +8,8 @@ Implementations (same frames: the ones played at whole seconds; same model; same
 - model_only      the image encoder alone on as many frames, batched (fp32, and bf16): the ceiling of any
                   predict on this machine, since the frames must go through the model
 - frames_only     what predict does before the model: the native sampler decodes the frames at whole seconds
-                  (every reference frame up to each), the official preprocessing; no model. With model_only,
-                  it bounds predict: the two share the same 2 cores
+                  (every reference frame up to each), the official preprocessing; no model. Each alone keeps
+                  both cores mostly busy, so frames_only + model_only is about the least time predict can take
 - user_loop       PyAV decodes every frame -> PIL -> the official preprocessing -> the model one frame at
                   a time, keeping the frames at whole seconds (the baseline; measured first, in a process
                   with glibc's default malloc as a user's script has)
